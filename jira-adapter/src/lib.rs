@@ -1,0 +1,5 @@
+//! Everything that knows Jira: REST client, auth, webhooks, rate limits, content
+//! conversion (Markdown ⇄ ADF, Markdown ⇄ wiki markup) and a Jira simulator.
+//!
+//! Architecture invariant: Jira JSON never leaves this crate; what crosses into the
+//! domain is canonical `sync_domain` values.

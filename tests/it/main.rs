@@ -1,0 +1,1 @@
+//! The one cross-crate test binary: end-to-end scenarios and the deterministic simulation.

@@ -1,0 +1,1 @@
+//! Cross-crate tests of jira-sync. The test binary is `it/main.rs`, one binary so it links once.
