@@ -10,4 +10,5 @@ pub mod value;
 
 pub use error::DomainError;
 pub use value::{Date, Number, UserRef, Value, ValueKind};
+pub mod link;
 pub mod mapping;

@@ -215,7 +215,10 @@ impl Transform {
         };
         match (self, v) {
             (_, Value::Null) | (Transform::Identity, _) => Ok(v.clone()),
-            (Transform::StatusMap { map } | Transform::PriorityMap { map }, Value::Option(name)) => {
+            (
+                Transform::StatusMap { map } | Transform::PriorityMap { map },
+                Value::Option(name),
+            ) => {
                 let what = if matches!(self, Transform::StatusMap { .. }) {
                     "status"
                 } else {
@@ -622,8 +625,12 @@ mod tests {
         let m = ProjectMapping::new(vec![
             FieldMapping::new("title", "summary", ValueKind::Text),
             FieldMapping::new("description", "description", ValueKind::RichText),
-            FieldMapping::new("acceptanceCriteria", "customfield_10001", ValueKind::RichText)
-                .direction(Direction::Push),
+            FieldMapping::new(
+                "acceptanceCriteria",
+                "customfield_10001",
+                ValueKind::RichText,
+            )
+            .direction(Direction::Push),
             FieldMapping::new("sizeEstimate", "customfield_10002", ValueKind::Number),
         ]);
         assert_eq!(m.validate(), Ok(()));
@@ -636,9 +643,11 @@ mod tests {
             FieldMapping::new("name", "summary", ValueKind::Text),
             FieldMapping::new("labels", "labels", ValueKind::OptionSet).policy(Policy::TextMerge),
             FieldMapping::new("points", "customfield_12x", ValueKind::Number),
-            FieldMapping::new("status", "status", ValueKind::Option).transform(Transform::StatusMap {
-                map: ValueMap::from_pairs([("todo", "To Do"), ("doing", "In Progress")]),
-            }),
+            FieldMapping::new("status", "status", ValueKind::Option).transform(
+                Transform::StatusMap {
+                    map: ValueMap::from_pairs([("todo", "To Do"), ("doing", "In Progress")]),
+                },
+            ),
             FieldMapping::new("title", "customfield_1", ValueKind::Text).direction(Direction::Pull),
         ]);
         m.handoff_statuses = vec!["todo".into(), "doing".into(), "done".into()];
@@ -671,7 +680,11 @@ mod tests {
             handoff_field: "title".into()
         }));
         assert_eq!(p.len(), 6, "{p:?}");
-        let msg = m.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        let msg = m
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(msg.contains("\"done\""), "{msg}");
     }
 
@@ -689,8 +702,14 @@ mod tests {
         let t = Transform::StatusMap {
             map: ValueMap::from_pairs([("todo", "To Do"), ("done", "Done")]),
         };
-        assert_eq!(t.to_jira(&Value::option("todo")), Ok(Value::option("To Do")));
-        assert_eq!(t.to_handoff(&Value::option("Done")), Ok(Value::option("done")));
+        assert_eq!(
+            t.to_jira(&Value::option("todo")),
+            Ok(Value::option("To Do"))
+        );
+        assert_eq!(
+            t.to_handoff(&Value::option("Done")),
+            Ok(Value::option("done"))
+        );
         assert!(t.to_handoff(&Value::option("Blocked")).is_err());
         let s = Transform::NumberScale {
             factor: 3600.0,
@@ -703,7 +722,10 @@ mod tests {
         let u = Transform::UserMap {
             map: ValueMap::from_pairs([("alice", "5cedcb43")]),
         };
-        assert_eq!(u.to_jira(&Value::user("alice")), Ok(Value::user("5cedcb43")));
+        assert_eq!(
+            u.to_jira(&Value::user("alice")),
+            Ok(Value::user("5cedcb43"))
+        );
         assert_eq!(u.to_handoff(&Value::user("zed")), Ok(Value::user("zed")));
     }
 

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::DomainError;
 
 /// The canonical value of one mapped field.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Value {
     /// No value. Empty text and empty sets are canonically `Null`.
+    #[default]
     Null,
     /// Plain text (a summary, a title): line endings `\n`, no trailing whitespace.
     Text(String),
@@ -365,7 +366,10 @@ mod tests {
 
     #[test]
     fn text_is_normalized() {
-        assert_eq!(Value::text("  hi \r\nthere  \n\n"), Value::Text("  hi\nthere".into()));
+        assert_eq!(
+            Value::text("  hi \r\nthere  \n\n"),
+            Value::Text("  hi\nthere".into())
+        );
         assert_eq!(Value::text(" \n "), Value::Null);
         assert_eq!(Value::text(""), Value::Null);
     }
@@ -373,28 +377,43 @@ mod tests {
     #[test]
     fn rich_text_collapses_blank_lines_outside_code() {
         let v = Value::rich_text("# T\r\n\r\n\r\npara  \n\n```\na\n\n\nb\n```\n");
-        assert_eq!(v, Value::RichText("# T\n\npara\n\n```\na\n\n\nb\n```".into()));
+        assert_eq!(
+            v,
+            Value::RichText("# T\n\npara\n\n```\na\n\n\nb\n```".into())
+        );
         assert_eq!(v.clone().canonical(), v);
     }
 
     #[test]
     fn numbers_compare_canonically() {
         assert_eq!(Number::parse("5.0").ok(), Number::from_f64(5.0).ok());
-        assert_eq!(Number::parse(" 2.50 ").map(|n| n.as_str().to_string()).ok(), Some("2.5".into()));
-        assert_eq!(Number::from_f64(-0.0).map(|n| n.as_str().to_string()).ok(), Some("0".into()));
+        assert_eq!(
+            Number::parse(" 2.50 ").map(|n| n.as_str().to_string()).ok(),
+            Some("2.5".into())
+        );
+        assert_eq!(
+            Number::from_f64(-0.0).map(|n| n.as_str().to_string()).ok(),
+            Some("0".into())
+        );
         assert!(Number::from_f64(f64::NAN).is_err());
         assert!(Number::parse("five").is_err());
     }
 
     #[test]
     fn sets_are_sorted_and_empty_is_null() {
-        assert_eq!(Value::option_set(["b", "a", " a "]), Value::option_set(["a", "b"]));
+        assert_eq!(
+            Value::option_set(["b", "a", " a "]),
+            Value::option_set(["a", "b"])
+        );
         assert_eq!(Value::option_set(Vec::<String>::new()), Value::Null);
     }
 
     #[test]
     fn dates_validate() {
-        assert_eq!(Value::date("2024-12-30T10:00:00Z").ok(), Value::date("2024-12-30").ok());
+        assert_eq!(
+            Value::date("2024-12-30T10:00:00Z").ok(),
+            Value::date("2024-12-30").ok()
+        );
         assert!(Value::date("2023-02-29").is_err());
         assert!(Value::date("2024-02-29").is_ok());
         assert!(Value::date("30/12/2024").is_err());

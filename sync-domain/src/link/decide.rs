@@ -1,0 +1,1423 @@
+//! `decide`: turns a command and the current state into events, by the rules of DESIGN.md §3.
+//!
+//! Each emitted event is folded into a working copy of the state at once, so later rules in the
+//! same command see the effect of earlier ones; the caller gets exactly the events, and folding
+//! them into its own state gives the same working copy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::evolve::evolve;
+use super::types::*;
+use crate::error::DomainError;
+use crate::mapping::{FieldMapping, Policy, ProjectMapping, Side};
+use crate::value::{Value, ValueKind};
+
+/// Decides the events a command produces.
+pub fn decide(state: &LinkState, cmd: LinkCommand) -> Result<Vec<LinkEvent>, DomainError> {
+    let mut d = Decider {
+        s: state.clone(),
+        events: Vec::new(),
+        cmd_id: cmd.cmd_id().to_string(),
+        n: 0,
+        at: 0,
+        batch: BTreeMap::new(),
+        clobbers_reported: BTreeSet::new(),
+    };
+    d.run(cmd)?;
+    Ok(d.events)
+}
+
+struct Decider {
+    s: LinkState,
+    events: Vec<LinkEvent>,
+    cmd_id: String,
+    n: u32,
+    at: Millis,
+    /// Writes decided in this command, per target side, flushed into intents at the end.
+    batch: BTreeMap<Side, Vec<FieldWrite>>,
+    clobbers_reported: BTreeSet<(String, Value)>,
+}
+
+fn mapping_of(s: &LinkState) -> ProjectMapping {
+    s.mapping
+        .clone()
+        .unwrap_or_else(|| ProjectMapping::new(Vec::new()))
+}
+
+impl Decider {
+    fn emit(&mut self, e: LinkEvent) {
+        evolve(&mut self.s, &e);
+        self.events.push(e);
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.n += 1;
+        format!("{}/{prefix}{}", self.cmd_id, self.n)
+    }
+
+    fn field(&self, name: &str) -> FieldState {
+        self.s.fields.get(name).cloned().unwrap_or_default()
+    }
+
+    fn mapping(&self) -> ProjectMapping {
+        mapping_of(&self.s)
+    }
+
+    fn require_live(&self) -> Result<(), DomainError> {
+        if !self.s.created {
+            return Err(DomainError::LinkNotFound);
+        }
+        if self.s.unlinked.is_some() {
+            return Err(DomainError::LinkUnlinked);
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, cmd: LinkCommand) -> Result<(), DomainError> {
+        match cmd {
+            LinkCommand::CreateFromHandoff {
+                project_id,
+                work_item_id,
+                item,
+                mapping,
+                at,
+                ..
+            } => {
+                self.create_guard(&mapping, at)?;
+                self.emit(LinkEvent::LinkCreated {
+                    project_id,
+                    origin: Side::Handoff,
+                    work_item_id: Some(work_item_id),
+                    issue: None,
+                    mapping,
+                    at,
+                });
+                self.observed_handoff(&item, None);
+                self.take_initial(
+                    Side::Handoff,
+                    &as_results(&item.values),
+                    item.changed_at,
+                    true,
+                );
+                self.emit_create(Side::Jira);
+            }
+            LinkCommand::CreateFromJira {
+                project_id,
+                issue,
+                observed,
+                mapping,
+                at,
+                ..
+            } => {
+                self.create_guard(&mapping, at)?;
+                self.emit(LinkEvent::LinkCreated {
+                    project_id,
+                    origin: Side::Jira,
+                    work_item_id: None,
+                    issue: Some(issue),
+                    mapping,
+                    at,
+                });
+                self.observed_jira(&observed, None);
+                let values = self.jira_to_handoff_space(&observed.values);
+                self.take_initial(Side::Jira, &values, observed.version.updated_ms, true);
+                self.emit_create(Side::Handoff);
+            }
+            LinkCommand::LinkExisting {
+                project_id,
+                work_item_id,
+                item,
+                issue,
+                observed,
+                prefer,
+                mapping,
+                at,
+                ..
+            } => {
+                self.create_guard(&mapping, at)?;
+                self.emit(LinkEvent::LinkCreated {
+                    project_id,
+                    origin: prefer,
+                    work_item_id: Some(work_item_id),
+                    issue: Some(issue),
+                    mapping,
+                    at,
+                });
+                self.observed_handoff(&item, None);
+                self.take_initial(
+                    Side::Handoff,
+                    &as_results(&item.values),
+                    item.changed_at,
+                    false,
+                );
+                self.observed_jira(&observed, None);
+                let values = self.jira_to_handoff_space(&observed.values);
+                self.take_initial(Side::Jira, &values, observed.version.updated_ms, false);
+                for m in self.mapping().fields {
+                    let f = self.field(&m.handoff_field);
+                    if f.handoff == f.jira {
+                        self.emit(LinkEvent::FieldTargeted {
+                            field: m.handoff_field.clone(),
+                            value: f.handoff.clone(),
+                            from: None,
+                        });
+                        self.emit(LinkEvent::FieldConverged {
+                            field: m.handoff_field.clone(),
+                            value: f.handoff,
+                        });
+                        continue;
+                    }
+                    let winner = if m.direction.carries_from(prefer) {
+                        prefer
+                    } else {
+                        prefer.other()
+                    };
+                    let v = f.last(winner).clone();
+                    self.settle(&m.handoff_field, v, Some(winner));
+                }
+                self.flush();
+            }
+            LinkCommand::ObserveHandoff {
+                observed,
+                delivery_id,
+                at,
+                ..
+            } => {
+                self.require_live()?;
+                self.at = at;
+                if self
+                    .s
+                    .handoff_version
+                    .is_some_and(|v| observed.version <= v)
+                {
+                    self.emit(LinkEvent::ObservationStale {
+                        side: Side::Handoff,
+                        delivery_id,
+                        at,
+                    });
+                    return Ok(());
+                }
+                self.observed_handoff(&observed, delivery_id);
+                self.observe_values(
+                    Side::Handoff,
+                    &observed.values,
+                    observed.changed_at,
+                    &BTreeSet::new(),
+                );
+                self.unblock(Side::Handoff);
+                self.flush();
+            }
+            LinkCommand::ObserveJira {
+                observed,
+                delivery_id,
+                at,
+                ..
+            } => {
+                self.require_live()?;
+                self.at = at;
+                if self.s.jira_version.is_some_and(|v| observed.version <= v) {
+                    self.emit(LinkEvent::ObservationStale {
+                        side: Side::Jira,
+                        delivery_id,
+                        at,
+                    });
+                    return Ok(());
+                }
+                self.observed_jira(&observed, delivery_id);
+                let skip = self.detect_clobbers(&observed);
+                let values = self.jira_to_handoff_space(&observed.values);
+                self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
+                self.flush();
+            }
+            LinkCommand::ObserveComment {
+                side, comment, at, ..
+            } => {
+                self.require_live()?;
+                self.at = at;
+                self.observe_comment(side, comment);
+            }
+            LinkCommand::DispatchSucceeded {
+                intent_id,
+                outcome,
+                at,
+                ..
+            } => {
+                self.require_created()?;
+                self.at = at;
+                self.dispatch_succeeded(&intent_id, outcome, at)?;
+            }
+            LinkCommand::DispatchFailed {
+                intent_id,
+                class,
+                message,
+                attempt,
+                jitter_ms,
+                at,
+                ..
+            } => {
+                self.require_created()?;
+                self.at = at;
+                self.dispatch_failed(&intent_id, class, message, attempt, jitter_ms, at)?;
+            }
+            LinkCommand::DispatchGaveUp {
+                intent_id,
+                reason,
+                at,
+                ..
+            } => {
+                self.require_created()?;
+                if !self.s.intents.contains_key(&intent_id) {
+                    return Err(DomainError::IntentNotFound(intent_id));
+                }
+                self.emit(LinkEvent::IntentGaveUp {
+                    intent_id,
+                    reason,
+                    at,
+                });
+            }
+            LinkCommand::ResolveConflict {
+                conflict_id,
+                resolution,
+                actor,
+                at,
+                ..
+            } => {
+                self.require_live()?;
+                self.at = at;
+                self.resolve(&conflict_id, resolution, actor, at)?;
+            }
+            LinkCommand::Unlink { actor, at, .. } => {
+                self.require_live()?;
+                self.unlink(UnlinkReason::Requested, Some(actor), at);
+            }
+            LinkCommand::RemoteDeleted { side, at, .. } => {
+                self.require_created()?;
+                if self.s.unlinked.is_some() {
+                    return Ok(());
+                }
+                let reason = match side {
+                    Side::Jira => UnlinkReason::JiraIssueDeleted,
+                    Side::Handoff => UnlinkReason::WorkItemDeleted,
+                };
+                self.unlink(reason, None, at);
+            }
+            LinkCommand::ForceResync {
+                item,
+                observed,
+                actor,
+                at,
+                ..
+            } => {
+                self.require_live()?;
+                self.at = at;
+                self.emit(LinkEvent::ResyncRequested { actor, at });
+                // Failed and held intents are tried again as fresh intents.
+                let stuck: Vec<String> = self
+                    .s
+                    .intents
+                    .iter()
+                    .filter(|(_, o)| !matches!(o.state, IntentState::Open { .. }))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in stuck {
+                    self.reissue(&id);
+                }
+                if self.s.handoff_version.is_none_or(|v| item.version >= v) {
+                    self.observed_handoff(&item, None);
+                    self.observe_values(
+                        Side::Handoff,
+                        &item.values,
+                        item.changed_at,
+                        &BTreeSet::new(),
+                    );
+                }
+                if self.s.jira_version.is_none_or(|v| observed.version >= v) {
+                    self.observed_jira(&observed, None);
+                    let skip = self.detect_clobbers(&observed);
+                    let values = self.jira_to_handoff_space(&observed.values);
+                    self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
+                }
+                self.reconcile_all();
+                self.flush();
+            }
+            LinkCommand::ChangeMapping {
+                mapping, actor, at, ..
+            } => {
+                self.require_live()?;
+                mapping.validate()?;
+                self.emit(LinkEvent::MappingChanged { mapping, actor, at });
+            }
+        }
+        Ok(())
+    }
+
+    fn require_created(&self) -> Result<(), DomainError> {
+        if self.s.created {
+            Ok(())
+        } else {
+            Err(DomainError::LinkNotFound)
+        }
+    }
+
+    fn create_guard(&mut self, mapping: &ProjectMapping, at: Millis) -> Result<(), DomainError> {
+        if self.s.created {
+            return Err(DomainError::LinkAlreadyExists);
+        }
+        mapping.validate()?;
+        self.at = at;
+        Ok(())
+    }
+
+    /// Records the first values seen on `side`; when the link is created from that side, they
+    /// are the target both sides are brought to.
+    fn take_initial(
+        &mut self,
+        side: Side,
+        values: &BTreeMap<String, Result<Value, String>>,
+        changed_at: Millis,
+        is_target: bool,
+    ) {
+        for m in self.mapping().fields {
+            let Some(v) = values.get(&m.handoff_field) else {
+                continue;
+            };
+            let v = match v {
+                Ok(v) => v.clone().canonical(),
+                Err(reason) => {
+                    self.emit(LinkEvent::FieldIgnored {
+                        side,
+                        field: m.handoff_field.clone(),
+                        reason: IgnoreReason::Untransformable(reason.clone()),
+                    });
+                    continue;
+                }
+            };
+            self.emit(LinkEvent::FieldChanged {
+                side,
+                field: m.handoff_field.clone(),
+                value: v.clone(),
+                changed_at,
+            });
+            if is_target {
+                self.target(&m.handoff_field, v, Some(side));
+            }
+        }
+    }
+
+    fn observed_handoff(&mut self, item: &HandoffObservation, delivery_id: Option<String>) {
+        self.emit(LinkEvent::HandoffObserved {
+            version: item.version,
+            actor: item.actor.clone(),
+            delivery_id,
+            at: self.at,
+        });
+    }
+
+    fn observed_jira(&mut self, o: &JiraObservation, delivery_id: Option<String>) {
+        self.emit(LinkEvent::JiraObserved {
+            version: o.version,
+            key: o.key.clone(),
+            actor: o.actor.clone(),
+            delivery_id,
+            at: self.at,
+        });
+    }
+
+    /// Emits the create intent for the side that does not exist yet.
+    fn emit_create(&mut self, target: Side) {
+        let mapping = self.mapping();
+        let mut writes = Vec::new();
+        let mut fields = BTreeMap::new();
+        for m in &mapping.fields {
+            if !m.direction.writes(target) || (target == Side::Jira && m.is_jira_status()) {
+                continue;
+            }
+            let v = self.field(&m.handoff_field).base;
+            if v == Value::Null {
+                continue;
+            }
+            let wire = match target {
+                Side::Jira => match m.transform.to_jira(&v) {
+                    Ok(x) => (m.jira_field.clone(), x),
+                    Err(e) => {
+                        self.emit(LinkEvent::FieldIgnored {
+                            side: Side::Handoff,
+                            field: m.handoff_field.clone(),
+                            reason: IgnoreReason::Untransformable(e.reason),
+                        });
+                        continue;
+                    }
+                },
+                Side::Handoff => (m.handoff_field.clone(), v.clone()),
+            };
+            fields.insert(wire.0, wire.1);
+            writes.push(FieldWrite {
+                field: m.handoff_field.clone(),
+                value: v,
+                prior: Value::Null,
+            });
+        }
+        let action = match target {
+            Side::Jira => IntentAction::CreateJiraIssue {
+                project_id: self.s.project_id.clone(),
+                work_item_id: self.s.work_item_id.clone().unwrap_or_default(),
+                fields,
+            },
+            Side::Handoff => IntentAction::CreateHandoffItem {
+                project_id: self.s.project_id.clone(),
+                issue: self.s.issue.clone().unwrap_or(JiraRef {
+                    id: String::new(),
+                    key: String::new(),
+                }),
+                fields,
+            },
+        };
+        let id = self.next_id("i");
+        self.emit(LinkEvent::IntentEmitted {
+            intent: Intent {
+                id,
+                action,
+                writes,
+                due_at: self.at,
+            },
+        });
+    }
+
+    /// Jira values (Jira space, by Jira field) → Handoff space, by Handoff field.
+    fn jira_to_handoff_space(
+        &self,
+        values: &BTreeMap<String, Value>,
+    ) -> BTreeMap<String, Result<Value, String>> {
+        let mut out = BTreeMap::new();
+        for m in self.mapping().fields {
+            if let Some(v) = values.get(&m.jira_field) {
+                out.insert(
+                    m.handoff_field.clone(),
+                    m.transform
+                        .to_handoff(&v.clone().canonical())
+                        .map_err(|e| e.reason),
+                );
+            }
+        }
+        out
+    }
+
+    fn observe_values<V: Clone + Into<ObservedValue>>(
+        &mut self,
+        side: Side,
+        values: &BTreeMap<String, V>,
+        changed_at: Millis,
+        skip: &BTreeSet<String>,
+    ) {
+        for m in self.mapping().fields {
+            if skip.contains(&m.handoff_field) {
+                continue;
+            }
+            let Some(v) = values.get(&m.handoff_field) else {
+                continue;
+            };
+            match v.clone().into() {
+                ObservedValue(Ok(v)) => self.observe_field(side, &m, v.canonical(), changed_at),
+                ObservedValue(Err(reason)) => self.emit(LinkEvent::FieldIgnored {
+                    side,
+                    field: m.handoff_field.clone(),
+                    reason: IgnoreReason::Untransformable(reason),
+                }),
+            }
+        }
+    }
+
+    fn link_paused(&self) -> bool {
+        self.mapping().pause_link_on_conflict && !self.s.conflicts.is_empty()
+    }
+
+    /// The observation rules of DESIGN.md §3 for one field.
+    fn observe_field(&mut self, side: Side, m: &FieldMapping, v: Value, changed_at: Millis) {
+        let name = m.handoff_field.as_str();
+        let f = self.field(name);
+        // Echo: a write of ours, seen on the side it was written to. Never propagates back.
+        if let Some(p) = f.pending(side).iter().find(|p| p.value == v) {
+            let intent_id = p.intent_id.clone();
+            self.emit(LinkEvent::FieldEchoed {
+                side,
+                field: name.to_string(),
+                value: v,
+                intent_id,
+            });
+            self.maybe_converged(name);
+            return;
+        }
+        if &v == f.last(side) && (f.seen(side) || v == Value::Null) {
+            return; // unchanged
+        }
+        let first_sight = !f.seen(side);
+        self.emit(LinkEvent::FieldChanged {
+            side,
+            field: name.to_string(),
+            value: v.clone(),
+            changed_at,
+        });
+        if let Some(cid) = f.conflict.clone() {
+            self.emit(LinkEvent::ConflictUpdated {
+                conflict_id: cid,
+                side,
+                value: v,
+            });
+            return;
+        }
+        if first_sight && !f.pending(side).is_empty() {
+            // The first value seen of a side we are still writing (e.g. the initial status of
+            // an issue we just created): not a person's edit.
+            return;
+        }
+        if !m.direction.carries_from(side) {
+            self.emit(LinkEvent::FieldIgnored {
+                side,
+                field: name.to_string(),
+                reason: IgnoreReason::OneWay,
+            });
+            return;
+        }
+        if self.link_paused() {
+            return; // recorded; reconsidered when the link's conflicts are resolved
+        }
+        let other = side.other();
+        if v == f.base {
+            // This side now holds the target; writes still on their way here are moot.
+            self.supersede_field(name, side);
+            self.maybe_converged(name);
+            return;
+        }
+        if let Some(first) = f.pending(side).first() {
+            // A person edited this side while our write of the other side's value was on its
+            // way: both changed since they last agreed.
+            let ancestor = first.prior.clone();
+            let theirs = f.base.clone();
+            self.supersede_field(name, side);
+            self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
+            return;
+        }
+        let other_eff = f.effective(other).clone();
+        if other_eff != f.base {
+            // The other side diverged earlier without being carried (one-way, paused).
+            if other_eff == v {
+                self.target(name, v.clone(), Some(side));
+                self.maybe_converged(name);
+            } else {
+                self.conflict(
+                    m,
+                    f.base.clone(),
+                    side,
+                    v,
+                    other_eff,
+                    ConflictKind::Concurrent,
+                );
+            }
+            return;
+        }
+        // Only this side changed: carry it over.
+        self.target(name, v.clone(), Some(side));
+        self.supersede_field(name, other);
+        let prior = self.field(name).last(other).clone();
+        self.queue(other, name, v, prior);
+    }
+
+    fn target(&mut self, field: &str, value: Value, from: Option<Side>) {
+        self.emit(LinkEvent::FieldTargeted {
+            field: field.to_string(),
+            value,
+            from,
+        });
+    }
+
+    fn maybe_converged(&mut self, field: &str) {
+        let f = self.field(field);
+        if f.handoff == f.jira
+            && f.pending_handoff.is_empty()
+            && f.pending_jira.is_empty()
+            && f.handoff_seen
+            && f.jira_seen
+            && f.base != f.handoff
+        {
+            self.emit(LinkEvent::FieldConverged {
+                field: field.to_string(),
+                value: f.handoff,
+            });
+        }
+    }
+
+    fn queue(&mut self, side: Side, field: &str, value: Value, prior: Value) {
+        let writes = self.batch.entry(side).or_default();
+        writes.retain(|w| w.field != field);
+        writes.push(FieldWrite {
+            field: field.to_string(),
+            value,
+            prior,
+        });
+    }
+
+    /// Withdraws the pending writes of `field` on `side`; other fields those intents carried
+    /// are queued again.
+    fn supersede_field(&mut self, field: &str, side: Side) {
+        let ids: Vec<String> = self
+            .field(field)
+            .pending(side)
+            .iter()
+            .map(|p| p.intent_id.clone())
+            .collect();
+        for id in ids {
+            let Some(open) = self.s.intents.get(&id).cloned() else {
+                continue;
+            };
+            if matches!(
+                open.intent.action,
+                IntentAction::CreateJiraIssue { .. } | IntentAction::CreateHandoffItem { .. }
+            ) {
+                // A create stays; its value for this field is corrected once the record exists.
+                continue;
+            }
+            self.emit(LinkEvent::IntentSuperseded {
+                intent_id: id.clone(),
+            });
+            for w in open.intent.writes {
+                if w.field != field {
+                    self.queue(side, &w.field, w.value, w.prior);
+                }
+            }
+        }
+    }
+
+    /// Withdraws an intent and queues again what it still had to write.
+    fn reissue(&mut self, intent_id: &str) {
+        let Some(open) = self.s.intents.get(intent_id).cloned() else {
+            return;
+        };
+        let side = open.intent.action.target();
+        self.emit(LinkEvent::IntentSuperseded {
+            intent_id: intent_id.to_string(),
+        });
+        match open.intent.action {
+            IntentAction::CreateJiraIssue { .. } if self.s.issue.is_none() => {
+                self.emit_create(Side::Jira);
+                return;
+            }
+            IntentAction::CreateHandoffItem { .. } if self.s.work_item_id.is_none() => {
+                self.emit_create(Side::Handoff);
+                return;
+            }
+            IntentAction::AddJiraComment { .. }
+            | IntentAction::EditJiraComment { .. }
+            | IntentAction::AddHandoffComment { .. }
+            | IntentAction::EditHandoffComment { .. } => {
+                let id = self.next_id("i");
+                let mut intent = open.intent;
+                intent.id = id;
+                intent.due_at = self.at;
+                self.emit(LinkEvent::IntentEmitted { intent });
+                return;
+            }
+            _ => {}
+        }
+        for w in open.intent.writes {
+            let f = self.field(&w.field);
+            if f.conflict.is_none() && f.base == w.value {
+                let prior = f.last(side).clone();
+                self.queue(side, &w.field, w.value, prior);
+            }
+        }
+    }
+
+    /// Intents held by a version conflict are issued again after a fresh observation.
+    fn unblock(&mut self, side: Side) {
+        let blocked: Vec<String> = self
+            .s
+            .intents
+            .iter()
+            .filter(|(_, o)| o.state == IntentState::Blocked && o.intent.action.target() == side)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in blocked {
+            self.reissue(&id);
+        }
+    }
+
+    /// Both sides changed a field to different values: the policy settles it, or a person will.
+    fn conflict(
+        &mut self,
+        m: &FieldMapping,
+        ancestor: Value,
+        side: Side,
+        v: Value,
+        other_value: Value,
+        kind: ConflictKind,
+    ) {
+        let (handoff, jira) = match side {
+            Side::Handoff => (v, other_value),
+            Side::Jira => (other_value, v),
+        };
+        if handoff == jira {
+            self.target(&m.handoff_field, handoff, None);
+            self.maybe_converged(&m.handoff_field);
+            return;
+        }
+        let f = self.field(&m.handoff_field);
+        self.supersede_field(&m.handoff_field, Side::Handoff);
+        self.supersede_field(&m.handoff_field, Side::Jira);
+        let id = self.next_id("c");
+        let conflict = Conflict {
+            id: id.clone(),
+            field: m.handoff_field.clone(),
+            kind,
+            base: ancestor.clone(),
+            handoff: handoff.clone(),
+            jira: jira.clone(),
+            detected_at: self.at,
+        };
+        self.emit(LinkEvent::ConflictOpened { conflict });
+        let decided = match m.policy {
+            Policy::Manual => None,
+            Policy::PreferHandoff => Some(handoff),
+            Policy::PreferJira => Some(jira),
+            Policy::LastWriterWins => Some(later_of(&f, handoff, jira)),
+            Policy::Union => union_merge(&ancestor, &handoff, &jira),
+            Policy::TextMerge => text_merge(m.kind, &ancestor, &handoff, &jira),
+        };
+        if let Some(value) = decided {
+            self.emit(LinkEvent::ConflictResolved {
+                conflict_id: id,
+                field: m.handoff_field.clone(),
+                resolution: Resolution::Merge(value.clone()),
+                value: value.clone(),
+                by: ResolvedBy::Policy(m.policy),
+                at: self.at,
+            });
+            self.settle(&m.handoff_field, value, None);
+        }
+    }
+
+    /// Both sides are to hold `value`: write it wherever it is not.
+    fn settle(&mut self, field: &str, value: Value, from: Option<Side>) {
+        self.target(field, value.clone(), from);
+        let m = self.mapping().by_handoff(field).cloned();
+        for side in [Side::Handoff, Side::Jira] {
+            self.supersede_field(field, side);
+            let f = self.field(field);
+            let writable = m.as_ref().is_some_and(|m| m.direction.writes(side));
+            if f.last(side) != &value && writable {
+                let prior = f.last(side).clone();
+                self.queue(side, field, value.clone(), prior);
+            }
+        }
+        self.maybe_converged(field);
+    }
+
+    /// Reconsiders fields whose sides moved while the link was paused or failed.
+    fn reconcile_all(&mut self) {
+        if self.link_paused() {
+            return;
+        }
+        for m in self.mapping().fields {
+            let f = self.field(&m.handoff_field);
+            if f.conflict.is_some()
+                || !f.pending_handoff.is_empty()
+                || !f.pending_jira.is_empty()
+                || self
+                    .batch
+                    .values()
+                    .flatten()
+                    .any(|w| w.field == m.handoff_field)
+            {
+                continue;
+            }
+            let hd =
+                f.handoff_seen && f.handoff != f.base && m.direction.carries_from(Side::Handoff);
+            let jd = f.jira_seen && f.jira != f.base && m.direction.carries_from(Side::Jira);
+            match (hd, jd) {
+                (false, false) => {
+                    // A one-way field whose target side drifted: bring it back.
+                    for side in [Side::Handoff, Side::Jira] {
+                        if f.seen(side) && f.last(side) != &f.base && m.direction.writes(side) {
+                            self.queue(
+                                side,
+                                &m.handoff_field,
+                                f.base.clone(),
+                                f.last(side).clone(),
+                            );
+                        }
+                    }
+                }
+                (true, false) => {
+                    self.settle(&m.handoff_field, f.handoff.clone(), Some(Side::Handoff))
+                }
+                (false, true) => self.settle(&m.handoff_field, f.jira.clone(), Some(Side::Jira)),
+                (true, true) => self.conflict(
+                    &m,
+                    f.base.clone(),
+                    Side::Handoff,
+                    f.handoff.clone(),
+                    f.jira.clone(),
+                    ConflictKind::Concurrent,
+                ),
+            }
+        }
+    }
+
+    /// Turns the writes decided in this command into intents: one per side for fields, one
+    /// transition per status field. Writes to a side whose record does not exist yet wait for
+    /// its creation.
+    fn flush(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        let mapping = self.mapping();
+        for (side, writes) in batch {
+            let writes: Vec<FieldWrite> = writes
+                .into_iter()
+                .filter(|w| self.field(&w.field).conflict.is_none())
+                .collect();
+            if writes.is_empty() {
+                continue;
+            }
+            match side {
+                Side::Jira => {
+                    let Some(issue) = self.s.issue.clone() else {
+                        continue;
+                    };
+                    let mut plain = Vec::new();
+                    let mut fields = BTreeMap::new();
+                    for w in writes {
+                        let Some(m) = mapping.by_handoff(&w.field) else {
+                            continue;
+                        };
+                        let jv = match m.transform.to_jira(&w.value) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                self.emit(LinkEvent::FieldIgnored {
+                                    side: Side::Handoff,
+                                    field: w.field.clone(),
+                                    reason: IgnoreReason::Untransformable(e.reason),
+                                });
+                                continue;
+                            }
+                        };
+                        if m.is_jira_status() {
+                            let status = match &jv {
+                                Value::Option(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            let id = self.next_id("i");
+                            self.emit(LinkEvent::IntentEmitted {
+                                intent: Intent {
+                                    id,
+                                    action: IntentAction::TransitionJiraStatus {
+                                        issue_id: issue.id.clone(),
+                                        status,
+                                    },
+                                    writes: vec![w],
+                                    due_at: self.at,
+                                },
+                            });
+                        } else {
+                            fields.insert(m.jira_field.clone(), jv);
+                            plain.push(w);
+                        }
+                    }
+                    if !plain.is_empty() {
+                        let id = self.next_id("i");
+                        self.emit(LinkEvent::IntentEmitted {
+                            intent: Intent {
+                                id,
+                                action: IntentAction::UpdateJiraFields {
+                                    issue_id: issue.id.clone(),
+                                    fields,
+                                },
+                                writes: plain,
+                                due_at: self.at,
+                            },
+                        });
+                    }
+                }
+                Side::Handoff => {
+                    let Some(work_item_id) = self.s.work_item_id.clone() else {
+                        continue;
+                    };
+                    let fields = writes
+                        .iter()
+                        .map(|w| (w.field.clone(), w.value.clone()))
+                        .collect();
+                    let id = self.next_id("i");
+                    self.emit(LinkEvent::IntentEmitted {
+                        intent: Intent {
+                            id,
+                            action: IntentAction::UpdateHandoffFields {
+                                work_item_id,
+                                fields,
+                                expected_version: self.s.handoff_version,
+                            },
+                            writes,
+                            due_at: self.at,
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// Clobber detection: Jira has no conditional update, so a write of ours may overwrite an
+    /// edit we had not seen. The changelog tells: the webhook of our write shows a `from` other
+    /// than what we believed Jira held, or an edit made on the state before our write arrives
+    /// after it. Either way the overwritten value becomes a conflict, so it is not lost.
+    /// Returns the fields whose observed value must not be taken as Jira's current value.
+    fn detect_clobbers(&mut self, o: &JiraObservation) -> BTreeSet<String> {
+        let mut skip = BTreeSet::new();
+        let mapping = self.mapping();
+        for c in &o.changes {
+            for m in mapping.by_jira(&c.jira_field) {
+                let f = self.field(&m.handoff_field);
+                let Some(u) = f.unechoed_jira.clone() else {
+                    continue;
+                };
+                let conv = |v: &Option<Value>| {
+                    v.as_ref()
+                        .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
+                };
+                let (from, to) = (conv(&c.from), conv(&c.to));
+                let lost = if to.as_ref() == Some(&u.value) {
+                    // The webhook of our own write.
+                    self.emit(LinkEvent::FieldEchoed {
+                        side: Side::Jira,
+                        field: m.handoff_field.clone(),
+                        value: u.value.clone(),
+                        intent_id: u.intent_id.clone(),
+                    });
+                    from.filter(|fr| fr != &u.prior && fr != &u.value)
+                } else if from.as_ref() == Some(&u.prior) && u.prior != u.value {
+                    // An edit made before our write landed, delivered after it.
+                    skip.insert(m.handoff_field.clone());
+                    to
+                } else {
+                    if from.as_ref() == Some(&u.value) {
+                        // An edit made after our write: ordinary; our write is settled.
+                        self.emit(LinkEvent::FieldEchoed {
+                            side: Side::Jira,
+                            field: m.handoff_field.clone(),
+                            value: u.value.clone(),
+                            intent_id: u.intent_id.clone(),
+                        });
+                    }
+                    None
+                };
+                if let Some(lost) = lost {
+                    if self
+                        .clobbers_reported
+                        .insert((m.handoff_field.clone(), lost.clone()))
+                    {
+                        let f = self.field(&m.handoff_field);
+                        if let Some(cid) = f.conflict.clone() {
+                            self.emit(LinkEvent::ConflictUpdated {
+                                conflict_id: cid,
+                                side: Side::Jira,
+                                value: lost,
+                            });
+                        } else {
+                            let current = f.handoff.clone();
+                            self.conflict(
+                                m,
+                                u.prior.clone(),
+                                Side::Jira,
+                                lost,
+                                current,
+                                ConflictKind::Clobbered,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        skip
+    }
+
+    fn dispatch_succeeded(
+        &mut self,
+        intent_id: &str,
+        outcome: DispatchOutcome,
+        at: Millis,
+    ) -> Result<(), DomainError> {
+        let Some(open) = self.s.intents.get(intent_id).cloned() else {
+            return Err(DomainError::IntentNotFound(intent_id.to_string()));
+        };
+        self.emit(LinkEvent::IntentSucceeded {
+            intent_id: intent_id.to_string(),
+            outcome: outcome.clone(),
+            at,
+        });
+        for w in &open.intent.writes {
+            self.maybe_converged(&w.field);
+        }
+        match (&open.intent.action, &outcome) {
+            (IntentAction::CreateJiraIssue { .. }, DispatchOutcome::JiraIssueCreated { .. })
+            | (
+                IntentAction::CreateHandoffItem { .. },
+                DispatchOutcome::HandoffItemCreated { .. },
+            ) => {
+                // Values that changed while the record was being created, and Jira's status
+                // (which only a transition sets), are written now.
+                let target = open.intent.action.target();
+                for m in self.mapping().fields {
+                    let f = self.field(&m.handoff_field);
+                    if m.direction.writes(target)
+                        && f.conflict.is_none()
+                        && f.pending(target).is_empty()
+                        && f.last(target) != &f.base
+                        && f.base != Value::Null
+                    {
+                        let prior = f.last(target).clone();
+                        self.queue(target, &m.handoff_field, f.base.clone(), prior);
+                    }
+                }
+                self.flush();
+            }
+            (
+                IntentAction::AddJiraComment {
+                    origin_id, body, ..
+                }
+                | IntentAction::AddHandoffComment {
+                    origin_id, body, ..
+                }
+                | IntentAction::EditJiraComment {
+                    origin_id, body, ..
+                }
+                | IntentAction::EditHandoffComment {
+                    origin_id, body, ..
+                },
+                DispatchOutcome::CommentWritten { comment_id },
+            ) => {
+                let origin_side = open.intent.action.target().other();
+                self.emit(LinkEvent::CommentMirrored {
+                    origin_side,
+                    origin_id: origin_id.clone(),
+                    mirror_id: comment_id.clone(),
+                    body: body.clone(),
+                });
+                self.mirror_edit_if_needed(origin_side, origin_id);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn dispatch_failed(
+        &mut self,
+        intent_id: &str,
+        class: ErrorClass,
+        message: String,
+        attempt: u32,
+        jitter_ms: u64,
+        at: Millis,
+    ) -> Result<(), DomainError> {
+        if !self.s.intents.contains_key(intent_id) {
+            return Err(DomainError::IntentNotFound(intent_id.to_string()));
+        }
+        let retry = self.mapping().retry;
+        match class {
+            ErrorClass::Retryable { retry_after_ms } if attempt < retry.max_attempts => {
+                self.emit(LinkEvent::IntentRetryScheduled {
+                    intent_id: intent_id.to_string(),
+                    attempt,
+                    class,
+                    message,
+                    next_attempt_at: at.saturating_add(retry.delay_ms(
+                        attempt,
+                        jitter_ms,
+                        retry_after_ms,
+                    ) as i64),
+                });
+            }
+            ErrorClass::VersionConflict => self.emit(LinkEvent::IntentBlocked {
+                intent_id: intent_id.to_string(),
+                message,
+            }),
+            ErrorClass::Retryable { .. } => self.emit(LinkEvent::IntentGaveUp {
+                intent_id: intent_id.to_string(),
+                reason: format!("gave up after {attempt} attempts: {message}"),
+                at,
+            }),
+            ErrorClass::Auth | ErrorClass::Permanent => self.emit(LinkEvent::IntentGaveUp {
+                intent_id: intent_id.to_string(),
+                reason: message,
+                at,
+            }),
+        }
+        Ok(())
+    }
+
+    fn resolve(
+        &mut self,
+        conflict_id: &str,
+        resolution: Resolution,
+        actor: String,
+        at: Millis,
+    ) -> Result<(), DomainError> {
+        let Some(c) = self.s.conflicts.get(conflict_id).cloned() else {
+            return Err(DomainError::ConflictNotFound(conflict_id.to_string()));
+        };
+        let m = self.mapping().by_handoff(&c.field).cloned();
+        let kind = m.as_ref().map_or(ValueKind::Text, |m| m.kind);
+        let f = self.field(&c.field);
+        let value = match &resolution {
+            Resolution::UseHandoff => c.handoff.clone(),
+            Resolution::UseJira => c.jira.clone(),
+            Resolution::Merge(v) => {
+                let v = v.clone().canonical();
+                if !v.fits(kind) {
+                    return Err(DomainError::MergeValueDoesNotFit {
+                        field: c.field.clone(),
+                        kind,
+                    });
+                }
+                v
+            }
+            Resolution::Ignore => later_of(&f, c.handoff.clone(), c.jira.clone()),
+        };
+        self.emit(LinkEvent::ConflictResolved {
+            conflict_id: conflict_id.to_string(),
+            field: c.field.clone(),
+            resolution,
+            value: value.clone(),
+            by: ResolvedBy::Person(actor),
+            at,
+        });
+        self.settle(&c.field, value, None);
+        self.reconcile_all();
+        self.flush();
+        Ok(())
+    }
+
+    fn unlink(&mut self, reason: UnlinkReason, actor: Option<String>, at: Millis) {
+        let ids: Vec<String> = self.s.intents.keys().cloned().collect();
+        for intent_id in ids {
+            self.emit(LinkEvent::IntentSuperseded { intent_id });
+        }
+        self.emit(LinkEvent::Unlinked { reason, actor, at });
+    }
+
+    fn observe_comment(&mut self, side: Side, c: ObservedComment) {
+        let other = side.other();
+        // Our own mirror, recognised by its marker (its webhook may come before our dispatch
+        // result) or by its id: an echo, never copied back.
+        if let Some(origin) = &c.mirror_of {
+            let key = comment_key(other, origin);
+            if let Some(rec) = self.s.comments.get(&key) {
+                if rec.mirror_id.as_deref() != Some(c.id.as_str()) {
+                    let body = rec
+                        .mirrored_body
+                        .clone()
+                        .unwrap_or_else(|| rec.body.clone());
+                    self.emit(LinkEvent::CommentMirrored {
+                        origin_side: other,
+                        origin_id: origin.clone(),
+                        mirror_id: c.id.clone(),
+                        body,
+                    });
+                }
+            }
+            return;
+        }
+        if self.s.comments.iter().any(|(k, r)| {
+            k.starts_with(&format!("{other}:")) && r.mirror_id.as_deref() == Some(c.id.as_str())
+        }) {
+            return;
+        }
+        let key = comment_key(side, &c.id);
+        let known = self.s.comments.get(&key).cloned();
+        match known {
+            None if c.deleted => {}
+            None => {
+                let (origin_id, author, body) = (c.id.clone(), c.author.clone(), c.body.clone());
+                self.emit(LinkEvent::CommentObserved { side, comment: c });
+                self.emit_comment_intent(side, origin_id, author, body, None);
+            }
+            Some(rec) => {
+                if rec.body == c.body && rec.deleted == c.deleted {
+                    return;
+                }
+                let origin_id = c.id.clone();
+                self.emit(LinkEvent::CommentObserved { side, comment: c });
+                self.mirror_edit_if_needed(side, &origin_id);
+            }
+        }
+    }
+
+    /// After an original's body changed, or a mirror was written: edit the mirror if its body
+    /// is behind.
+    fn mirror_edit_if_needed(&mut self, origin_side: Side, origin_id: &str) {
+        let Some(rec) = self
+            .s
+            .comments
+            .get(&comment_key(origin_side, origin_id))
+            .cloned()
+        else {
+            return;
+        };
+        let Some(mirror_id) = rec.mirror_id.clone() else {
+            return; // the add still pending carries an older body; fixed when it lands
+        };
+        if rec.deleted || rec.mirrored_body.as_deref() == Some(rec.body.as_str()) {
+            return;
+        }
+        let in_flight = self.s.intents.values().any(|o| match &o.intent.action {
+            IntentAction::EditJiraComment {
+                origin_id: oid,
+                body,
+                ..
+            }
+            | IntentAction::EditHandoffComment {
+                origin_id: oid,
+                body,
+                ..
+            } => oid == origin_id && body == &rec.body,
+            _ => false,
+        });
+        if !in_flight {
+            self.emit_comment_intent(
+                origin_side,
+                origin_id.to_string(),
+                rec.author,
+                rec.body,
+                Some(mirror_id),
+            );
+        }
+    }
+
+    fn emit_comment_intent(
+        &mut self,
+        origin_side: Side,
+        origin_id: String,
+        author: String,
+        body: String,
+        mirror_id: Option<String>,
+    ) {
+        let action = match (origin_side, mirror_id) {
+            (Side::Handoff, None) => {
+                let Some(issue) = self.s.issue.clone() else {
+                    return;
+                };
+                IntentAction::AddJiraComment {
+                    issue_id: issue.id,
+                    origin_id,
+                    author,
+                    body,
+                }
+            }
+            (Side::Handoff, Some(comment_id)) => {
+                let Some(issue) = self.s.issue.clone() else {
+                    return;
+                };
+                IntentAction::EditJiraComment {
+                    issue_id: issue.id,
+                    comment_id,
+                    origin_id,
+                    author,
+                    body,
+                }
+            }
+            (Side::Jira, None) => {
+                let Some(work_item_id) = self.s.work_item_id.clone() else {
+                    return;
+                };
+                IntentAction::AddHandoffComment {
+                    work_item_id,
+                    origin_id,
+                    author,
+                    body,
+                }
+            }
+            (Side::Jira, Some(comment_id)) => {
+                let Some(work_item_id) = self.s.work_item_id.clone() else {
+                    return;
+                };
+                IntentAction::EditHandoffComment {
+                    work_item_id,
+                    comment_id,
+                    origin_id,
+                    author,
+                    body,
+                }
+            }
+        };
+        let id = self.next_id("i");
+        self.emit(LinkEvent::IntentEmitted {
+            intent: Intent {
+                id,
+                action,
+                writes: Vec::new(),
+                due_at: self.at,
+            },
+        });
+    }
+}
+
+fn as_results(values: &BTreeMap<String, Value>) -> BTreeMap<String, Result<Value, String>> {
+    values
+        .iter()
+        .map(|(k, v)| (k.clone(), Ok(v.clone())))
+        .collect()
+}
+
+/// A value as observed: canonical, or the reason it could not be brought into Handoff space.
+struct ObservedValue(Result<Value, String>);
+
+impl From<Value> for ObservedValue {
+    fn from(v: Value) -> Self {
+        ObservedValue(Ok(v))
+    }
+}
+
+impl From<Result<Value, String>> for ObservedValue {
+    fn from(v: Result<Value, String>) -> Self {
+        ObservedValue(v)
+    }
+}
+
+impl FieldState {
+    /// Whether `side`'s value has been seen.
+    pub fn seen(&self, side: Side) -> bool {
+        match side {
+            Side::Handoff => self.handoff_seen,
+            Side::Jira => self.jira_seen,
+        }
+    }
+}
+
+/// The value written last by each side's clock; a tie goes to Handoff.
+fn later_of(f: &FieldState, handoff: Value, jira: Value) -> Value {
+    if f.jira_changed_at > f.handoff_changed_at {
+        jira
+    } else {
+        handoff
+    }
+}
+
+/// 3-way set merge: what either side added is added, what either side removed is removed.
+pub fn union_merge(base: &Value, a: &Value, b: &Value) -> Option<Value> {
+    let (base, a, b) = (base.as_set()?, a.as_set()?, b.as_set()?);
+    let added: BTreeSet<&String> = a.difference(&base).chain(b.difference(&base)).collect();
+    let removed: BTreeSet<&String> = base.difference(&a).chain(base.difference(&b)).collect();
+    let result = base
+        .iter()
+        .filter(|x| !removed.contains(x))
+        .chain(added)
+        .cloned()
+        .collect::<BTreeSet<String>>();
+    Some(Value::option_set(result))
+}
+
+/// 3-way text merge of non-overlapping edits; `None` when the edits overlap.
+pub fn text_merge(kind: ValueKind, base: &Value, a: &Value, b: &Value) -> Option<Value> {
+    let (base, a, b) = (base.as_text()?, a.as_text()?, b.as_text()?);
+    // diffy merges line by line; a final newline keeps the last line comparable.
+    let nl = |s: &str| format!("{s}\n");
+    let merged = diffy::merge(&nl(base), &nl(a), &nl(b)).ok()?;
+    Some(match kind {
+        ValueKind::RichText => Value::rich_text(&merged),
+        _ => Value::text(&merged),
+    })
+}

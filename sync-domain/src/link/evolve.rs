@@ -1,0 +1,286 @@
+//! `evolve`: folds one event into the link state. It cannot fail: an event is a fact.
+
+use super::types::*;
+use crate::mapping::Side;
+use crate::value::Value;
+
+fn pending_mut(f: &mut FieldState, side: Side) -> &mut Vec<PendingWrite> {
+    match side {
+        Side::Handoff => &mut f.pending_handoff,
+        Side::Jira => &mut f.pending_jira,
+    }
+}
+
+fn set_last(f: &mut FieldState, side: Side, v: Value) {
+    match side {
+        Side::Handoff => {
+            f.handoff = v;
+            f.handoff_seen = true;
+        }
+        Side::Jira => {
+            f.jira = v;
+            f.jira_seen = true;
+        }
+    }
+}
+
+/// Removes the pending write of `intent_id` on `side` and every older one (a newer write
+/// having landed, the older ones are moot).
+fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
+    let p = pending_mut(f, side);
+    if let Some(i) = p.iter().position(|w| w.intent_id == intent_id) {
+        p.drain(..=i);
+    }
+}
+
+/// Applies one event to the state.
+pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
+    match e {
+        LinkEvent::LinkCreated {
+            project_id,
+            work_item_id,
+            issue,
+            mapping,
+            ..
+        } => {
+            s.created = true;
+            s.project_id.clone_from(project_id);
+            s.work_item_id.clone_from(work_item_id);
+            s.issue.clone_from(issue);
+            for m in &mapping.fields {
+                s.fields.entry(m.handoff_field.clone()).or_default();
+            }
+            s.mapping = Some(mapping.clone());
+        }
+        LinkEvent::HandoffObserved { version, .. } => {
+            s.handoff_version = Some(s.handoff_version.map_or(*version, |v| v.max(*version)));
+        }
+        LinkEvent::JiraObserved { version, key, .. } => {
+            s.jira_version = Some(s.jira_version.map_or(*version, |v| v.max(*version)));
+            if let (Some(issue), Some(k)) = (s.issue.as_mut(), key) {
+                issue.key.clone_from(k);
+            }
+        }
+        LinkEvent::ObservationStale { .. }
+        | LinkEvent::FieldIgnored { .. }
+        | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::FieldChanged {
+            side,
+            field,
+            value,
+            changed_at,
+        } => {
+            let f = s.fields.entry(field.clone()).or_default();
+            set_last(f, *side, value.clone());
+            match side {
+                Side::Handoff => f.handoff_changed_at = *changed_at,
+                Side::Jira => f.jira_changed_at = *changed_at,
+            }
+        }
+        LinkEvent::FieldEchoed {
+            side,
+            field,
+            value,
+            intent_id,
+        } => {
+            let f = s.fields.entry(field.clone()).or_default();
+            set_last(f, *side, value.clone());
+            confirm_pending(f, *side, intent_id);
+            if *side == Side::Jira
+                && f.unechoed_jira
+                    .as_ref()
+                    .is_some_and(|u| &u.intent_id == intent_id)
+            {
+                f.unechoed_jira = None;
+            }
+        }
+        LinkEvent::FieldConverged { field, value }
+        | LinkEvent::FieldTargeted { field, value, .. } => {
+            s.fields.entry(field.clone()).or_default().base = value.clone();
+        }
+        LinkEvent::IntentEmitted { intent } => {
+            let side = intent.action.target();
+            for w in &intent.writes {
+                let f = s.fields.entry(w.field.clone()).or_default();
+                pending_mut(f, side).push(PendingWrite {
+                    intent_id: intent.id.clone(),
+                    value: w.value.clone(),
+                    prior: w.prior.clone(),
+                });
+            }
+            s.intents_emitted += 1;
+            s.intents.insert(
+                intent.id.clone(),
+                OpenIntent {
+                    seq: s.intents_emitted,
+                    intent: intent.clone(),
+                    state: IntentState::Open {
+                        attempts: 0,
+                        due_at: intent.due_at,
+                    },
+                },
+            );
+        }
+        LinkEvent::IntentSucceeded {
+            intent_id,
+            outcome,
+            at,
+        } => {
+            if let Some(open) = s.intents.remove(intent_id) {
+                let side = open.intent.action.target();
+                for w in &open.intent.writes {
+                    let f = s.fields.entry(w.field.clone()).or_default();
+                    confirm_pending(f, side, intent_id);
+                    set_last(f, side, w.value.clone());
+                    if side == Side::Jira {
+                        f.unechoed_jira = Some(PendingWrite {
+                            intent_id: intent_id.clone(),
+                            value: w.value.clone(),
+                            prior: w.prior.clone(),
+                        });
+                    }
+                }
+            }
+            match outcome {
+                DispatchOutcome::JiraIssueCreated { issue, version } => {
+                    s.issue = Some(issue.clone());
+                    if let Some(v) = version {
+                        s.jira_version = Some(s.jira_version.map_or(*v, |x| x.max(*v)));
+                    }
+                }
+                DispatchOutcome::JiraUpdated { version: Some(v) } => {
+                    s.jira_version = Some(s.jira_version.map_or(*v, |x| x.max(*v)));
+                }
+                DispatchOutcome::HandoffItemCreated {
+                    work_item_id,
+                    version,
+                } => {
+                    s.work_item_id = Some(work_item_id.clone());
+                    s.handoff_version =
+                        Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
+                }
+                DispatchOutcome::HandoffUpdated { version } => {
+                    s.handoff_version =
+                        Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
+                }
+                DispatchOutcome::JiraUpdated { version: None }
+                | DispatchOutcome::CommentWritten { .. } => {}
+            }
+            s.last_synced_at = Some(*at);
+        }
+        LinkEvent::IntentRetryScheduled {
+            intent_id,
+            attempt,
+            next_attempt_at,
+            ..
+        } => {
+            if let Some(open) = s.intents.get_mut(intent_id) {
+                open.state = IntentState::Open {
+                    attempts: *attempt,
+                    due_at: *next_attempt_at,
+                };
+            }
+        }
+        LinkEvent::IntentBlocked { intent_id, .. } => {
+            if let Some(open) = s.intents.get_mut(intent_id) {
+                open.state = IntentState::Blocked;
+            }
+        }
+        LinkEvent::IntentGaveUp {
+            intent_id, reason, ..
+        } => {
+            if let Some(open) = s.intents.get_mut(intent_id) {
+                open.state = IntentState::GaveUp {
+                    reason: reason.clone(),
+                };
+            }
+        }
+        LinkEvent::IntentSuperseded { intent_id } => {
+            if let Some(open) = s.intents.remove(intent_id) {
+                let side = open.intent.action.target();
+                for w in &open.intent.writes {
+                    if let Some(f) = s.fields.get_mut(&w.field) {
+                        pending_mut(f, side).retain(|p| &p.intent_id != intent_id);
+                    }
+                }
+            }
+        }
+        LinkEvent::ConflictOpened { conflict } => {
+            s.fields.entry(conflict.field.clone()).or_default().conflict =
+                Some(conflict.id.clone());
+            s.conflicts.insert(conflict.id.clone(), conflict.clone());
+        }
+        LinkEvent::ConflictUpdated {
+            conflict_id,
+            side,
+            value,
+        } => {
+            if let Some(c) = s.conflicts.get_mut(conflict_id) {
+                match side {
+                    Side::Handoff => c.handoff = value.clone(),
+                    Side::Jira => c.jira = value.clone(),
+                }
+            }
+        }
+        LinkEvent::ConflictResolved {
+            conflict_id, field, ..
+        } => {
+            s.conflicts.remove(conflict_id);
+            if let Some(f) = s.fields.get_mut(field) {
+                if f.conflict.as_deref() == Some(conflict_id) {
+                    f.conflict = None;
+                }
+            }
+        }
+        LinkEvent::CommentObserved { side, comment } => {
+            let rec = s
+                .comments
+                .entry(comment_key(*side, &comment.id))
+                .or_insert_with(|| CommentRecord {
+                    author: comment.author.clone(),
+                    body: comment.body.clone(),
+                    mirrored_body: None,
+                    mirror_id: None,
+                    deleted: false,
+                });
+            rec.author.clone_from(&comment.author);
+            rec.body.clone_from(&comment.body);
+            rec.deleted = comment.deleted;
+        }
+        LinkEvent::CommentMirrored {
+            origin_side,
+            origin_id,
+            mirror_id,
+            body,
+        } => {
+            if let Some(rec) = s.comments.get_mut(&comment_key(*origin_side, origin_id)) {
+                rec.mirror_id = Some(mirror_id.clone());
+                rec.mirrored_body = Some(body.clone());
+            }
+        }
+        LinkEvent::IdentityUpdated {
+            work_item_id,
+            issue,
+        } => {
+            if work_item_id.is_some() {
+                s.work_item_id.clone_from(work_item_id);
+            }
+            if issue.is_some() {
+                s.issue.clone_from(issue);
+            }
+        }
+        LinkEvent::MappingChanged { mapping, .. } => {
+            for m in &mapping.fields {
+                s.fields.entry(m.handoff_field.clone()).or_default();
+            }
+            s.mapping = Some(mapping.clone());
+        }
+        LinkEvent::Unlinked { reason, .. } => {
+            s.unlinked = Some(reason.clone());
+            s.conflicts.clear();
+            for f in s.fields.values_mut() {
+                f.conflict = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The link aggregate: one work item ⇄ one Jira issue, keyed by the Jira issue id.
+//!
+//! [`decide`] turns a command into events by the observation rules of DESIGN.md §3;
+//! [`evolve`] folds an event into the state and cannot fail; [`status`] derives the link's
+//! status from its state.
+
+mod decide;
+mod evolve;
+mod types;
+
+pub use decide::{decide, text_merge, union_merge};
+pub use evolve::evolve;
+pub use types::*;
+
+/// The link's status, derived from its state.
+pub fn status(s: &LinkState) -> LinkStatus {
+    if s.unlinked.is_some() {
+        return LinkStatus::Unlinked;
+    }
+    if s.intents
+        .values()
+        .any(|o| matches!(o.state, IntentState::GaveUp { .. }))
+    {
+        return LinkStatus::Error;
+    }
+    if !s.conflicts.is_empty() {
+        return LinkStatus::Conflict;
+    }
+    if s.intents
+        .values()
+        .any(|o| o.intent.action.target() == crate::mapping::Side::Jira)
+    {
+        return LinkStatus::PendingPush;
+    }
+    if !s.intents.is_empty() {
+        return LinkStatus::PendingPull;
+    }
+    LinkStatus::Synced
+}
+
+/// Folds events into a fresh state.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a LinkEvent>) -> LinkState {
+    let mut s = LinkState::default();
+    for e in events {
+        evolve(&mut s, e);
+    }
+    s
+}
+
+/// The intents that are due at `now`, in the order they were emitted.
+pub fn due_intents(s: &LinkState, now: Millis) -> Vec<&Intent> {
+    let mut v: Vec<&OpenIntent> = s
+        .intents
+        .values()
+        .filter(|o| matches!(o.state, IntentState::Open { due_at, .. } if due_at <= now))
+        .collect();
+    v.sort_by_key(|o| o.seq);
+    v.into_iter().map(|o| &o.intent).collect()
+}
