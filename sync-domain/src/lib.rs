@@ -12,3 +12,4 @@ pub use error::DomainError;
 pub use value::{Date, Number, UserRef, Value, ValueKind};
 pub mod link;
 pub mod mapping;
+pub mod project;
