@@ -1,0 +1,1 @@
+//! A deterministic Jira Cloud simulator.
