@@ -547,7 +547,16 @@ impl Decider {
             self.maybe_converged(name);
             return;
         }
-        if &v == f.last(side) && (f.seen(side) || v == Value::Null) {
+        if &v == f.last(side) {
+            if !f.seen(side) {
+                // The first value seen of this side equals what we assumed: record the sight.
+                self.emit(LinkEvent::FieldChanged {
+                    side,
+                    field: name.to_string(),
+                    value: v,
+                    changed_at,
+                });
+            }
             return; // unchanged
         }
         let first_sight = !f.seen(side);

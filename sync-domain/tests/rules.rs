@@ -1,0 +1,1309 @@
+//! Given/when/then tables for every observation rule, policy, resolution, retry and comment
+//! rule of the link aggregate, through one small helper.
+
+use std::collections::BTreeMap;
+
+use sync_domain::link::*;
+use sync_domain::mapping::*;
+use sync_domain::{DomainError, Value, ValueKind};
+
+// ---- the helper -------------------------------------------------------------------------
+
+/// A link built by running commands; `when` runs one more and returns its events.
+struct Given {
+    state: LinkState,
+    n: u32,
+}
+
+impl Given {
+    fn new(cmds: Vec<LinkCommand>) -> Given {
+        let mut g = Given {
+            state: LinkState::default(),
+            n: 0,
+        };
+        for c in cmds {
+            g.apply(c);
+        }
+        g
+    }
+
+    fn apply(&mut self, c: LinkCommand) -> Vec<LinkEvent> {
+        let evs = decide(&self.state, c.clone())
+            .unwrap_or_else(|e| panic!("given command {c:?} failed: {e}"));
+        for e in &evs {
+            evolve(&mut self.state, e);
+        }
+        evs
+    }
+
+    fn when(&mut self, c: LinkCommand) -> Vec<LinkEvent> {
+        self.apply(c)
+    }
+
+    fn when_err(&self, c: LinkCommand) -> DomainError {
+        match decide(&self.state, c) {
+            Err(e) => e,
+            Ok(evs) => panic!("expected an error, got {evs:?}"),
+        }
+    }
+
+    fn field(&self, f: &str) -> FieldState {
+        self.state.fields.get(f).cloned().unwrap_or_default()
+    }
+
+    fn open_intents(&self) -> Vec<Intent> {
+        due_intents(&self.state, i64::MAX)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    fn only_intent(&self) -> Intent {
+        let v = self.open_intents();
+        assert_eq!(v.len(), 1, "expected one open intent, got {v:#?}");
+        v[0].clone()
+    }
+
+    /// Succeeds every open intent, as a dispatcher would.
+    fn dispatch_all(&mut self) {
+        for i in self.open_intents() {
+            self.n += 1;
+            let outcome = match &i.action {
+                IntentAction::CreateJiraIssue { .. } => DispatchOutcome::JiraIssueCreated {
+                    issue: jira_ref(),
+                    version: None,
+                },
+                IntentAction::CreateHandoffItem { .. } => DispatchOutcome::HandoffItemCreated {
+                    work_item_id: "WI-1".into(),
+                    version: 1,
+                },
+                IntentAction::UpdateHandoffFields { .. } => DispatchOutcome::HandoffUpdated {
+                    version: self.state.handoff_version.unwrap_or(0) + 1,
+                },
+                IntentAction::AddJiraComment { .. } | IntentAction::AddHandoffComment { .. } => {
+                    DispatchOutcome::CommentWritten {
+                        comment_id: format!("mirror-{}", self.n),
+                    }
+                }
+                _ => DispatchOutcome::JiraUpdated { version: None },
+            };
+            self.apply(LinkCommand::DispatchSucceeded {
+                cmd_id: format!("ok{}", self.n),
+                intent_id: i.id.clone(),
+                outcome,
+                at: 1_000,
+            });
+        }
+    }
+}
+
+fn types(evs: &[LinkEvent]) -> Vec<&'static str> {
+    evs.iter().map(LinkEvent::event_type).collect()
+}
+
+fn has(evs: &[LinkEvent], t: &str) -> bool {
+    types(evs).contains(&t)
+}
+
+fn jira_ref() -> JiraRef {
+    JiraRef {
+        id: "10002".into(),
+        key: "PROJ-124".into(),
+    }
+}
+
+fn status_map() -> Transform {
+    Transform::StatusMap {
+        map: ValueMap::from_pairs([
+            ("todo", "To Do"),
+            ("doing", "In Progress"),
+            ("done", "Done"),
+        ]),
+    }
+}
+
+fn mapping() -> ProjectMapping {
+    ProjectMapping::new(vec![
+        FieldMapping::new("title", "summary", ValueKind::Text),
+        FieldMapping::new("description", "description", ValueKind::RichText),
+        FieldMapping::new(
+            "acceptanceCriteria",
+            "customfield_10001",
+            ValueKind::RichText,
+        )
+        .direction(Direction::Push),
+        FieldMapping::new("sizeEstimate", "customfield_10002", ValueKind::Number),
+        FieldMapping::new("labels", "labels", ValueKind::OptionSet).policy(Policy::Union),
+        FieldMapping::new("notes", "customfield_10003", ValueKind::Text).policy(Policy::TextMerge),
+        FieldMapping::new("priority", "priority", ValueKind::Option).policy(Policy::PreferJira),
+        FieldMapping::new("epic", "customfield_10004", ValueKind::Text)
+            .policy(Policy::PreferHandoff),
+        FieldMapping::new("assignee", "assignee", ValueKind::User).policy(Policy::LastWriterWins),
+        FieldMapping::new("status", "status", ValueKind::Option).transform(status_map()),
+        FieldMapping::new("reporter", "reporter", ValueKind::User).direction(Direction::Pull),
+    ])
+}
+
+fn vals(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn t(s: &str) -> Value {
+    Value::text(s)
+}
+
+fn create_cmd(values: &[(&str, Value)]) -> LinkCommand {
+    LinkCommand::CreateFromHandoff {
+        cmd_id: "create".into(),
+        project_id: "P".into(),
+        work_item_id: "WI-1".into(),
+        item: HandoffObservation {
+            version: 1,
+            changed_at: 10,
+            values: vals(values),
+            actor: Some("ana".into()),
+        },
+        mapping: mapping(),
+        at: 10,
+    }
+}
+
+fn h(version: u64, at: i64, values: &[(&str, Value)]) -> LinkCommand {
+    LinkCommand::ObserveHandoff {
+        cmd_id: format!("h{version}"),
+        observed: HandoffObservation {
+            version,
+            changed_at: at,
+            values: vals(values),
+            actor: Some("ana".into()),
+        },
+        delivery_id: None,
+        at,
+    }
+}
+
+fn j(updated: i64, values: &[(&str, Value)], changes: Vec<FieldChange>) -> LinkCommand {
+    LinkCommand::ObserveJira {
+        cmd_id: format!("j{updated}"),
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: updated,
+                changelog_id: 0,
+            },
+            key: None,
+            values: vals(values),
+            changes,
+            actor: Some("bo".into()),
+        },
+        delivery_id: Some(format!("d{updated}")),
+        at: updated,
+    }
+}
+
+fn change(field: &str, from: Value, to: Value) -> FieldChange {
+    FieldChange {
+        jira_field: field.into(),
+        from: Some(from),
+        to: Some(to),
+    }
+}
+
+/// A synced link: title "A", description "D", status todo, labels [x].
+fn synced() -> Given {
+    let mut g = Given::new(vec![create_cmd(&[
+        ("title", t("A")),
+        ("description", Value::rich_text("D")),
+        ("labels", Value::option_set(["x"])),
+        ("status", Value::option("todo")),
+        ("notes", t("l1\nl2\nl3")),
+    ])]);
+    g.dispatch_all(); // create, then the transition to the mapped status
+    g.dispatch_all();
+    // Jira's first full read: every mapped field, empty where nothing was set.
+    let mut all: Vec<(&str, Value)> = mapping()
+        .fields
+        .iter()
+        .map(|m| (m.jira_field.as_str(), Value::Null))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|(f, v)| (Box::leak(f.to_string().into_boxed_str()) as &str, v))
+        .collect();
+    for (f, v) in [
+        ("summary", t("A")),
+        ("description", Value::rich_text("D")),
+        ("labels", Value::option_set(["x"])),
+        ("status", Value::option("To Do")),
+        ("customfield_10003", t("l1\nl2\nl3")),
+    ] {
+        all.retain(|(k, _)| *k != f);
+        all.push((f, v));
+    }
+    g.apply(j(100, &all, vec![]));
+    assert_eq!(status(&g.state), LinkStatus::Synced, "{:#?}", g.state);
+    g
+}
+
+// ---- creation ---------------------------------------------------------------------------
+
+#[test]
+fn create_from_handoff_emits_a_create_with_the_marker_and_transformed_fields() {
+    let g = Given::new(vec![create_cmd(&[
+        ("title", t("User Login")),
+        ("status", Value::option("doing")),
+        ("reporter", Value::user("ana")),
+    ])]);
+    let i = g.only_intent();
+    match &i.action {
+        IntentAction::CreateJiraIssue {
+            work_item_id,
+            fields,
+            ..
+        } => {
+            assert_eq!(work_item_id, "WI-1");
+            assert_eq!(fields.get("summary"), Some(&t("User Login")));
+            assert!(!fields.contains_key("status"), "status needs a transition");
+            assert!(
+                !fields.contains_key("reporter"),
+                "pull-only fields are not pushed"
+            );
+        }
+        other => panic!("expected a create, got {other:?}"),
+    }
+    assert_eq!(status(&g.state), LinkStatus::PendingPush);
+}
+
+#[test]
+fn after_create_the_status_is_reached_by_a_transition() {
+    let mut g = Given::new(vec![create_cmd(&[
+        ("title", t("A")),
+        ("status", Value::option("doing")),
+    ])]);
+    g.dispatch_all();
+    assert_eq!(g.state.issue, Some(jira_ref()));
+    let i = g.only_intent();
+    assert_eq!(
+        i.action,
+        IntentAction::TransitionJiraStatus {
+            issue_id: "10002".into(),
+            status: "In Progress".into()
+        }
+    );
+    // The issue's initial status, first seen before the transition lands, is no edit.
+    let evs = g.when(j(50, &[("status", Value::option("To Do"))], vec![]));
+    assert!(
+        !has(&evs, "conflict_opened") && !has(&evs, "intent_emitted"),
+        "{evs:#?}"
+    );
+    g.dispatch_all();
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+}
+
+#[test]
+fn create_twice_is_refused_and_commands_need_a_link() {
+    let g = synced();
+    assert_eq!(g.when_err(create_cmd(&[])), DomainError::LinkAlreadyExists);
+    let empty = Given::new(vec![]);
+    assert_eq!(empty.when_err(h(1, 1, &[])), DomainError::LinkNotFound);
+}
+
+#[test]
+fn create_from_jira_emits_a_handoff_create() {
+    let g = Given::new(vec![LinkCommand::CreateFromJira {
+        cmd_id: "imp".into(),
+        project_id: "P".into(),
+        issue: jira_ref(),
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: 5,
+                changelog_id: 0,
+            },
+            key: Some("PROJ-124".into()),
+            values: vals(&[
+                ("summary", t("From Jira")),
+                ("status", Value::option("Done")),
+            ]),
+            changes: vec![],
+            actor: None,
+        },
+        mapping: mapping(),
+        at: 5,
+    }]);
+    match g.only_intent().action {
+        IntentAction::CreateHandoffItem { issue, fields, .. } => {
+            assert_eq!(issue.id, "10002");
+            assert_eq!(fields.get("title"), Some(&t("From Jira")));
+            assert_eq!(fields.get("status"), Some(&Value::option("done")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&g.state), LinkStatus::PendingPull);
+}
+
+#[test]
+fn link_existing_writes_the_preferred_sides_values_where_they_differ() {
+    let g = Given::new(vec![LinkCommand::LinkExisting {
+        cmd_id: "le".into(),
+        project_id: "P".into(),
+        work_item_id: "WI-1".into(),
+        item: HandoffObservation {
+            version: 3,
+            changed_at: 1,
+            values: vals(&[
+                ("title", t("Same")),
+                ("description", Value::rich_text("mine")),
+            ]),
+            actor: None,
+        },
+        issue: jira_ref(),
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: 2,
+                changelog_id: 0,
+            },
+            key: None,
+            values: vals(&[
+                ("summary", t("Same")),
+                ("description", Value::rich_text("theirs")),
+            ]),
+            changes: vec![],
+            actor: None,
+        },
+        prefer: Side::Handoff,
+        mapping: mapping(),
+        at: 3,
+    }]);
+    match g.only_intent().action {
+        IntentAction::UpdateJiraFields { fields, .. } => {
+            assert_eq!(fields, vals(&[("description", Value::rich_text("mine"))]));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- the observation rules --------------------------------------------------------------
+
+#[test]
+fn observation_rules_table() {
+    struct Case {
+        name: &'static str,
+        when: Vec<LinkCommand>,
+        then_types: &'static [&'static str],
+        not_types: &'static [&'static str],
+        then_status: LinkStatus,
+    }
+    let cases = vec![
+        Case {
+            name: "unchanged: value equals what was seen",
+            when: vec![h(5, 200, &[("title", t("A"))])],
+            then_types: &["handoff_observed"],
+            not_types: &["field_changed", "intent_emitted"],
+            then_status: LinkStatus::Synced,
+        },
+        Case {
+            name: "stale: an older Jira version is dropped",
+            when: vec![j(50, &[("summary", t("old"))], vec![])],
+            then_types: &["observation_stale"],
+            not_types: &["field_changed", "intent_emitted"],
+            then_status: LinkStatus::Synced,
+        },
+        Case {
+            name: "duplicate: the same version again is dropped",
+            when: vec![j(100, &[("summary", t("dup"))], vec![])],
+            then_types: &["observation_stale"],
+            not_types: &["field_changed"],
+            then_status: LinkStatus::Synced,
+        },
+        Case {
+            name: "propagate: only Handoff changed",
+            when: vec![h(5, 200, &[("title", t("B"))])],
+            then_types: &["field_changed", "field_targeted", "intent_emitted"],
+            not_types: &["conflict_opened"],
+            then_status: LinkStatus::PendingPush,
+        },
+        Case {
+            name: "propagate: only Jira changed",
+            when: vec![j(
+                200,
+                &[("summary", t("B"))],
+                vec![change("summary", t("A"), t("B"))],
+            )],
+            then_types: &["field_changed", "intent_emitted"],
+            not_types: &["conflict_opened"],
+            then_status: LinkStatus::PendingPull,
+        },
+        Case {
+            name: "direction: a push-only field edited in Jira is not carried back",
+            when: vec![j(200, &[("customfield_10001", t("jira AC"))], vec![])],
+            then_types: &["field_ignored"],
+            not_types: &["intent_emitted"],
+            then_status: LinkStatus::Synced,
+        },
+        Case {
+            name: "direction: a pull-only field edited in Handoff is not carried over",
+            when: vec![h(5, 200, &[("reporter", Value::user("zed"))])],
+            then_types: &["field_ignored"],
+            not_types: &["intent_emitted"],
+            then_status: LinkStatus::Synced,
+        },
+        Case {
+            name: "conflict: both changed to different values",
+            when: vec![
+                h(5, 200, &[("title", t("H"))]),
+                j(
+                    300,
+                    &[("summary", t("J"))],
+                    vec![change("summary", t("A"), t("J"))],
+                ),
+            ],
+            then_types: &["field_changed", "intent_superseded", "conflict_opened"],
+            not_types: &["intent_emitted"],
+            then_status: LinkStatus::Conflict,
+        },
+        Case {
+            name: "converged: both changed to the same value",
+            when: vec![
+                h(5, 200, &[("title", t("Same"))]),
+                j(
+                    300,
+                    &[("summary", t("Same"))],
+                    vec![change("summary", t("A"), t("Same"))],
+                ),
+            ],
+            then_types: &["field_echoed"],
+            not_types: &["conflict_opened", "intent_emitted"],
+            then_status: LinkStatus::PendingPush,
+        },
+        Case {
+            name: "transform failure is recorded, not propagated",
+            when: vec![j(200, &[("status", Value::option("Blocked"))], vec![])],
+            then_types: &["field_ignored"],
+            not_types: &["intent_emitted", "field_changed"],
+            then_status: LinkStatus::Synced,
+        },
+    ];
+    for c in cases {
+        let mut g = synced();
+        let mut evs = Vec::new();
+        for cmd in c.when {
+            evs = g.when(cmd);
+        }
+        for ty in c.then_types {
+            assert!(
+                has(&evs, ty),
+                "{}: expected {ty} in {:?}",
+                c.name,
+                types(&evs)
+            );
+        }
+        for ty in c.not_types {
+            assert!(
+                !has(&evs, ty),
+                "{}: did not expect {ty} in {:?}",
+                c.name,
+                types(&evs)
+            );
+        }
+        assert_eq!(status(&g.state), c.then_status, "{}", c.name);
+    }
+}
+
+#[test]
+fn propagation_writes_only_the_changed_fields_and_the_echo_does_not_come_back() {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[("title", t("B")), ("description", Value::rich_text("D"))],
+    ));
+    match g.only_intent().action {
+        IntentAction::UpdateJiraFields { fields, issue_id } => {
+            assert_eq!(issue_id, "10002");
+            assert_eq!(fields, vals(&[("summary", t("B"))]));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The webhook of our own write arrives before the dispatch result: an echo.
+    let evs = g.when(j(
+        300,
+        &[("summary", t("B"))],
+        vec![change("summary", t("A"), t("B"))],
+    ));
+    assert!(has(&evs, "field_echoed"), "{:?}", types(&evs));
+    assert!(!has(&evs, "intent_emitted"));
+    assert_eq!(g.field("title").base, t("B"));
+}
+
+#[test]
+fn handoff_writes_carry_the_expected_version() {
+    let mut g = synced();
+    g.when(j(200, &[("summary", t("B"))], vec![]));
+    match g.only_intent().action {
+        IntentAction::UpdateHandoffFields {
+            expected_version,
+            fields,
+            ..
+        } => {
+            assert_eq!(expected_version, g.state.handoff_version);
+            assert_eq!(fields, vals(&[("title", t("B"))]));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn status_change_is_a_transition_through_the_status_map() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    assert_eq!(
+        g.only_intent().action,
+        IntentAction::TransitionJiraStatus {
+            issue_id: "10002".into(),
+            status: "Done".into()
+        }
+    );
+    g.dispatch_all();
+    let evs = g.when(j(300, &[("status", Value::option("Done"))], vec![]));
+    assert!(!has(&evs, "intent_emitted"));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    // And a Jira transition comes back through the map.
+    g.when(j(400, &[("status", Value::option("In Progress"))], vec![]));
+    match g.only_intent().action {
+        IntentAction::UpdateHandoffFields { fields, .. } => {
+            assert_eq!(fields, vals(&[("status", Value::option("doing"))]))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- clobber detection -------------------------------------------------------------------
+
+#[test]
+fn clobber_found_from_the_changelog_of_our_own_write() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H"))]));
+    g.dispatch_all(); // our PUT lands; Jira had been edited to "W" meanwhile, unseen
+                      // The webhook of our write says Jira went W → H: W was overwritten.
+    let evs = g.when(j(
+        300,
+        &[("summary", t("H"))],
+        vec![change("summary", t("W"), t("H"))],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    let c = g
+        .state
+        .conflicts
+        .values()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| panic!("no conflict"));
+    assert_eq!(c.kind, ConflictKind::Clobbered);
+    assert_eq!(c.jira, t("W"));
+    assert_eq!(c.handoff, t("H"));
+    assert_eq!(c.base, t("A"));
+}
+
+#[test]
+fn clobber_found_when_the_overwritten_edit_arrives_after_our_write() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H"))]));
+    g.dispatch_all();
+    // The person's edit A → W was made before our write, but its webhook comes after.
+    let evs = g.when(j(
+        250,
+        &[("summary", t("W"))],
+        vec![change("summary", t("A"), t("W"))],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("title").jira, t("H"), "Jira holds our write, not W");
+    // The webhook of our write then reports the same loss only once.
+    let evs = g.when(j(
+        300,
+        &[("summary", t("H"))],
+        vec![change("summary", t("W"), t("H"))],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.state.conflicts.len(), 1);
+}
+
+#[test]
+fn an_edit_after_our_write_is_ordinary() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H"))]));
+    g.dispatch_all();
+    let evs = g.when(j(
+        300,
+        &[("summary", t("Z"))],
+        vec![change("summary", t("H"), t("Z"))],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    match g.only_intent().action {
+        IntentAction::UpdateHandoffFields { fields, .. } => {
+            assert_eq!(fields, vals(&[("title", t("Z"))]))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- policies ---------------------------------------------------------------------------
+
+fn both_change(
+    g: &mut Given,
+    hf: &str,
+    hv: Value,
+    jf: &str,
+    jv: Value,
+    h_at: i64,
+    j_at: i64,
+) -> Vec<LinkEvent> {
+    g.when(h(5, h_at, &[(hf, hv)]));
+    g.when(j(j_at, &[(jf, jv)], vec![]))
+}
+
+#[test]
+fn policies_table() {
+    struct Case {
+        name: &'static str,
+        field: (&'static str, &'static str),
+        base_h: Option<Value>,
+        hv: Value,
+        jv: Value,
+        h_at: i64,
+        j_at: i64,
+        expect: Option<Value>,
+    }
+    let cases = vec![
+        Case {
+            name: "prefer_handoff",
+            field: ("epic", "customfield_10004"),
+            base_h: None,
+            hv: t("H"),
+            jv: t("J"),
+            h_at: 200,
+            j_at: 300,
+            expect: Some(t("H")),
+        },
+        Case {
+            name: "prefer_jira",
+            field: ("priority", "priority"),
+            base_h: None,
+            hv: Value::option("High"),
+            jv: Value::option("Low"),
+            h_at: 200,
+            j_at: 300,
+            expect: Some(Value::option("Low")),
+        },
+        Case {
+            name: "last_writer_wins: Jira later",
+            field: ("assignee", "assignee"),
+            base_h: None,
+            hv: Value::user("ana"),
+            jv: Value::user("bo"),
+            h_at: 200,
+            j_at: 300,
+            expect: Some(Value::user("bo")),
+        },
+        Case {
+            name: "last_writer_wins: Handoff later",
+            field: ("assignee", "assignee"),
+            base_h: None,
+            hv: Value::user("ana"),
+            jv: Value::user("bo"),
+            h_at: 400,
+            j_at: 300,
+            expect: Some(Value::user("ana")),
+        },
+        Case {
+            name: "union: additions and removals from both sides",
+            field: ("labels", "labels"),
+            base_h: None,
+            hv: Value::option_set(["x", "h"]),
+            jv: Value::option_set(["j"]),
+            h_at: 200,
+            j_at: 300,
+            expect: Some(Value::option_set(["h", "j"])),
+        },
+        Case {
+            name: "text_merge: edits on different lines merge",
+            field: ("notes", "customfield_10003"),
+            base_h: None,
+            hv: t("L1\nl2\nl3"),
+            jv: t("l1\nl2\nL3"),
+            h_at: 200,
+            j_at: 300,
+            expect: Some(t("L1\nl2\nL3")),
+        },
+        Case {
+            name: "text_merge: overlapping edits fall back to manual",
+            field: ("notes", "customfield_10003"),
+            base_h: None,
+            hv: t("l1\nHH\nl3"),
+            jv: t("l1\nJJ\nl3"),
+            h_at: 200,
+            j_at: 300,
+            expect: None,
+        },
+        Case {
+            name: "manual",
+            field: ("title", "summary"),
+            base_h: None,
+            hv: t("H"),
+            jv: t("J"),
+            h_at: 200,
+            j_at: 300,
+            expect: None,
+        },
+    ];
+    for c in cases {
+        let mut g = synced();
+        if let Some(b) = &c.base_h {
+            g.when(h(4, 150, &[(c.field.0, b.clone())]));
+            g.dispatch_all();
+        }
+        let evs = both_change(
+            &mut g,
+            c.field.0,
+            c.hv.clone(),
+            c.field.1,
+            c.jv.clone(),
+            c.h_at,
+            c.j_at,
+        );
+        assert!(
+            has(&evs, "conflict_opened"),
+            "{}: {:?}",
+            c.name,
+            types(&evs)
+        );
+        match &c.expect {
+            Some(v) => {
+                assert!(
+                    has(&evs, "conflict_resolved"),
+                    "{}: {:?}",
+                    c.name,
+                    types(&evs)
+                );
+                assert!(g.state.conflicts.is_empty(), "{}", c.name);
+                assert_eq!(&g.field(c.field.0).base, v, "{}", c.name);
+                // Intents bring both sides to the value; afterwards the link is synced.
+                g.dispatch_all();
+                let f = g.field(c.field.0);
+                assert_eq!((&f.handoff, &f.jira), (v, v), "{}: {f:#?}", c.name);
+                assert_eq!(status(&g.state), LinkStatus::Synced, "{}", c.name);
+            }
+            None => {
+                assert_eq!(status(&g.state), LinkStatus::Conflict, "{}", c.name);
+                assert!(g.open_intents().is_empty(), "{}: field paused", c.name);
+            }
+        }
+    }
+}
+
+// ---- resolution -------------------------------------------------------------------------
+
+fn password_reset_conflict() -> (Given, String) {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[(
+            "description",
+            Value::rich_text(
+                "Allow users to reset their password via email link. Link expires in 1hr.",
+            ),
+        )],
+    ));
+    g.when(j(
+        300,
+        &[(
+            "description",
+            Value::rich_text(
+                "Users can reset their password using a secure email link (24hr expiry).",
+            ),
+        )],
+        vec![],
+    ));
+    let id = g.state.conflicts.keys().next().cloned().unwrap_or_default();
+    assert_eq!(status(&g.state), LinkStatus::Conflict);
+    (g, id)
+}
+
+#[test]
+fn resolutions_table() {
+    let merged = Value::rich_text(
+        "Allow users to reset their password using a secure email link. Link expires in 24 hours.",
+    );
+    let cases = vec![
+        (
+            Resolution::UseHandoff,
+            Value::rich_text(
+                "Allow users to reset their password via email link. Link expires in 1hr.",
+            ),
+        ),
+        (
+            Resolution::UseJira,
+            Value::rich_text(
+                "Users can reset their password using a secure email link (24hr expiry).",
+            ),
+        ),
+        (Resolution::Merge(merged.clone()), merged),
+        // Ignore: the later edit (Jira's, at 300) stands.
+        (
+            Resolution::Ignore,
+            Value::rich_text(
+                "Users can reset their password using a secure email link (24hr expiry).",
+            ),
+        ),
+    ];
+    for (res, expect) in cases {
+        let (mut g, id) = password_reset_conflict();
+        let evs = g.when(LinkCommand::ResolveConflict {
+            cmd_id: "r".into(),
+            conflict_id: id,
+            resolution: res.clone(),
+            actor: "reviewer".into(),
+            at: 400,
+        });
+        assert!(has(&evs, "conflict_resolved"), "{res:?}");
+        assert!(g.state.conflicts.is_empty(), "{res:?}: cleared");
+        g.dispatch_all();
+        let f = g.field("description");
+        assert_eq!(f.handoff, expect, "{res:?}");
+        assert_eq!(f.jira, expect, "{res:?}");
+        assert_eq!(f.base, expect, "{res:?}");
+        assert_eq!(status(&g.state), LinkStatus::Synced, "{res:?}");
+    }
+}
+
+#[test]
+fn a_bad_resolution_is_refused() {
+    let (g, id) = password_reset_conflict();
+    assert_eq!(
+        g.when_err(LinkCommand::ResolveConflict {
+            cmd_id: "r".into(),
+            conflict_id: id,
+            resolution: Resolution::Merge(Value::number(3.0).unwrap_or(Value::Null)),
+            actor: "x".into(),
+            at: 1,
+        }),
+        DomainError::MergeValueDoesNotFit {
+            field: "description".into(),
+            kind: ValueKind::RichText
+        }
+    );
+    assert!(matches!(
+        g.when_err(LinkCommand::ResolveConflict {
+            cmd_id: "r".into(),
+            conflict_id: "nope".into(),
+            resolution: Resolution::UseJira,
+            actor: "x".into(),
+            at: 1,
+        }),
+        DomainError::ConflictNotFound(_)
+    ));
+}
+
+#[test]
+fn edits_during_an_open_conflict_update_it_and_do_not_sync() {
+    let (mut g, id) = password_reset_conflict();
+    let evs = g.when(h(6, 350, &[("description", Value::rich_text("newer"))]));
+    assert!(has(&evs, "conflict_updated"));
+    assert!(!has(&evs, "intent_emitted"));
+    assert_eq!(
+        g.state.conflicts.get(&id).map(|c| c.handoff.clone()),
+        Some(Value::rich_text("newer"))
+    );
+    // Other fields keep syncing (pause is per field by default).
+    g.when(h(7, 360, &[("title", t("Other"))]));
+    assert_eq!(g.open_intents().len(), 1);
+}
+
+#[test]
+fn a_conflict_can_pause_the_whole_link() {
+    let mut m = mapping();
+    m.pause_link_on_conflict = true;
+    let (mut g, id) = password_reset_conflict();
+    g.apply(LinkCommand::ChangeMapping {
+        cmd_id: "m".into(),
+        mapping: m,
+        actor: "admin".into(),
+        at: 310,
+    });
+    let evs = g.when(h(6, 320, &[("title", t("Paused edit"))]));
+    assert!(!has(&evs, "intent_emitted"), "{:?}", types(&evs));
+    // Resolving the conflict releases the held edit.
+    g.when(LinkCommand::ResolveConflict {
+        cmd_id: "r".into(),
+        conflict_id: id,
+        resolution: Resolution::UseJira,
+        actor: "x".into(),
+        at: 400,
+    });
+    let pushes: Vec<_> = g
+        .open_intents()
+        .into_iter()
+        .filter(|i| matches!(&i.action, IntentAction::UpdateJiraFields { fields, .. } if fields.contains_key("summary")))
+        .collect();
+    assert_eq!(pushes.len(), 1, "{:#?}", g.open_intents());
+}
+
+// ---- dispatch results and retries --------------------------------------------------------
+
+fn failed(intent_id: &str, class: ErrorClass, attempt: u32) -> LinkCommand {
+    LinkCommand::DispatchFailed {
+        cmd_id: format!("f{attempt}"),
+        intent_id: intent_id.into(),
+        class,
+        message: "boom".into(),
+        attempt,
+        jitter_ms: 7,
+        at: 10_000,
+    }
+}
+
+#[test]
+fn retries_back_off_then_give_up() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let id = g.only_intent().id;
+    let max = mapping().retry.max_attempts;
+    let evs = g.when(failed(
+        &id,
+        ErrorClass::Retryable {
+            retry_after_ms: None,
+        },
+        1,
+    ));
+    match &evs[..] {
+        [LinkEvent::IntentRetryScheduled {
+            next_attempt_at, ..
+        }] => assert_eq!(*next_attempt_at, 10_000 + 1_000 + 7),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        due_intents(&g.state, 10_500).is_empty(),
+        "not due before its time"
+    );
+    let evs = g.when(failed(
+        &id,
+        ErrorClass::Retryable {
+            retry_after_ms: Some(60_000),
+        },
+        2,
+    ));
+    match &evs[..] {
+        [LinkEvent::IntentRetryScheduled {
+            next_attempt_at, ..
+        }] => assert_eq!(*next_attempt_at, 70_000),
+        other => panic!("{other:?}"),
+    }
+    let evs = g.when(failed(
+        &id,
+        ErrorClass::Retryable {
+            retry_after_ms: None,
+        },
+        max,
+    ));
+    assert!(has(&evs, "intent_gave_up"));
+    assert_eq!(status(&g.state), LinkStatus::Error);
+}
+
+#[test]
+fn permanent_and_auth_errors_give_up_at_once() {
+    for class in [ErrorClass::Permanent, ErrorClass::Auth] {
+        let mut g = synced();
+        g.when(h(5, 200, &[("title", t("B"))]));
+        let id = g.only_intent().id;
+        let evs = g.when(failed(&id, class, 1));
+        assert!(has(&evs, "intent_gave_up"), "{class:?}");
+        assert_eq!(status(&g.state), LinkStatus::Error);
+    }
+}
+
+#[test]
+fn force_resync_tries_failed_intents_again() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let id = g.only_intent().id;
+    g.when(failed(&id, ErrorClass::Permanent, 1));
+    let evs = g.when(LinkCommand::ForceResync {
+        cmd_id: "force".into(),
+        item: HandoffObservation {
+            version: 5,
+            changed_at: 200,
+            values: vals(&[("title", t("B"))]),
+            actor: None,
+        },
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: 100,
+                changelog_id: 0,
+            },
+            key: None,
+            values: vals(&[("summary", t("A"))]),
+            changes: vec![],
+            actor: None,
+        },
+        actor: "ana".into(),
+        at: 20_000,
+    });
+    assert!(
+        has(&evs, "intent_superseded") && has(&evs, "intent_emitted"),
+        "{:?}",
+        types(&evs)
+    );
+    assert_eq!(status(&g.state), LinkStatus::PendingPush);
+    g.dispatch_all();
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert_eq!(g.field("title").jira, t("B"));
+}
+
+#[test]
+fn a_host_version_conflict_holds_the_write_until_a_fresh_read() {
+    let mut g = synced();
+    g.when(j(200, &[("summary", t("J"))], vec![]));
+    let id = g.only_intent().id;
+    let evs = g.when(failed(&id, ErrorClass::VersionConflict, 1));
+    assert!(has(&evs, "intent_blocked"));
+    // The fresh read shows the title untouched (another field moved the version): the write
+    // is issued again against the new version.
+    let evs = g.when(h(9, 250, &[("title", t("A"))]));
+    assert!(has(&evs, "intent_emitted"), "{:?}", types(&evs));
+    match g.only_intent().action {
+        IntentAction::UpdateHandoffFields {
+            expected_version, ..
+        } => assert_eq!(expected_version, Some(9)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_host_version_conflict_from_a_person_edit_becomes_a_conflict() {
+    let mut g = synced();
+    g.when(j(200, &[("summary", t("J"))], vec![]));
+    let id = g.only_intent().id;
+    g.when(failed(&id, ErrorClass::VersionConflict, 1));
+    let evs = g.when(h(9, 250, &[("title", t("H"))]));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.open_intents().is_empty());
+}
+
+#[test]
+fn dispatch_results_for_unknown_intents_are_refused() {
+    let mut g = synced();
+    assert!(matches!(
+        g.when_err(failed("nope", ErrorClass::Permanent, 1)),
+        DomainError::IntentNotFound(_)
+    ));
+    let _ = g.when(h(5, 200, &[]));
+}
+
+// ---- deletion and unlinking --------------------------------------------------------------
+
+#[test]
+fn jira_issue_deleted_unlinks_and_keeps_the_item() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let evs = g.when(LinkCommand::RemoteDeleted {
+        cmd_id: "del".into(),
+        side: Side::Jira,
+        delivery_id: Some("d".into()),
+        at: 300,
+    });
+    assert!(has(&evs, "intent_superseded") && has(&evs, "unlinked"));
+    assert_eq!(status(&g.state), LinkStatus::Unlinked);
+    assert_eq!(g.state.unlinked, Some(UnlinkReason::JiraIssueDeleted));
+    assert!(g.open_intents().is_empty());
+    assert_eq!(g.state.work_item_id.as_deref(), Some("WI-1"));
+    // A duplicate deletion is harmless; observations are refused.
+    let again = g.when(LinkCommand::RemoteDeleted {
+        cmd_id: "del2".into(),
+        side: Side::Jira,
+        delivery_id: Some("d".into()),
+        at: 301,
+    });
+    assert!(again.is_empty());
+    assert_eq!(g.when_err(h(6, 400, &[])), DomainError::LinkUnlinked);
+}
+
+#[test]
+fn unlink_by_a_person() {
+    let mut g = synced();
+    let evs = g.when(LinkCommand::Unlink {
+        cmd_id: "u".into(),
+        actor: "ana".into(),
+        at: 300,
+    });
+    assert!(matches!(
+        evs.last(),
+        Some(LinkEvent::Unlinked {
+            reason: UnlinkReason::Requested,
+            ..
+        })
+    ));
+}
+
+// ---- comments ---------------------------------------------------------------------------
+
+fn comment(id: &str, body: &str, mirror_of: Option<&str>) -> ObservedComment {
+    ObservedComment {
+        id: id.into(),
+        author: "Ana".into(),
+        body: body.into(),
+        mirror_of: mirror_of.map(str::to_string),
+        deleted: false,
+    }
+}
+
+fn observe_comment(side: Side, c: ObservedComment) -> LinkCommand {
+    LinkCommand::ObserveComment {
+        cmd_id: format!("c-{side}-{}-{}", c.id, c.body.len()),
+        side,
+        comment: c,
+        at: 500,
+    }
+}
+
+#[test]
+fn a_comment_is_mirrored_once_with_its_author_and_its_echo_is_not_copied_back() {
+    let mut g = synced();
+    let evs = g.when(observe_comment(
+        Side::Handoff,
+        comment("hc1", "Looks good", None),
+    ));
+    assert!(has(&evs, "intent_emitted"));
+    match g.only_intent().action {
+        IntentAction::AddJiraComment {
+            origin_id,
+            author,
+            body,
+            ..
+        } => {
+            assert_eq!(
+                (origin_id.as_str(), author.as_str(), body.as_str()),
+                ("hc1", "Ana", "Looks good")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same comment seen again writes nothing more.
+    let evs = g.when(observe_comment(
+        Side::Handoff,
+        comment("hc1", "Looks good", None),
+    ));
+    assert!(evs.is_empty(), "{evs:?}");
+    // Our mirror's webhook, recognised by its marker, before the dispatch result.
+    let evs = g.when(observe_comment(
+        Side::Jira,
+        comment("jc9", "Looks good", Some("hc1")),
+    ));
+    assert!(!has(&evs, "intent_emitted"), "{evs:?}");
+    let id = g.only_intent().id;
+    g.when(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: id,
+        outcome: DispatchOutcome::CommentWritten {
+            comment_id: "jc9".into(),
+        },
+        at: 600,
+    });
+    // And recognised by its id afterwards, even without a marker.
+    let evs = g.when(observe_comment(
+        Side::Jira,
+        comment("jc9", "Looks good", None),
+    ));
+    assert!(evs.is_empty(), "{evs:?}");
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+}
+
+#[test]
+fn a_comment_edit_edits_the_mirror() {
+    let mut g = synced();
+    g.when(observe_comment(Side::Jira, comment("jc1", "v1", None)));
+    g.dispatch_all();
+    let evs = g.when(observe_comment(Side::Jira, comment("jc1", "v2", None)));
+    assert!(has(&evs, "intent_emitted"));
+    match g.only_intent().action {
+        IntentAction::EditHandoffComment {
+            body, origin_id, ..
+        } => assert_eq!((body.as_str(), origin_id.as_str()), ("v2", "jc1")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_edit_before_the_mirror_exists_is_written_after_it() {
+    let mut g = synced();
+    g.when(observe_comment(Side::Handoff, comment("hc1", "v1", None)));
+    g.when(observe_comment(Side::Handoff, comment("hc1", "v2", None)));
+    assert_eq!(g.open_intents().len(), 1, "only the add so far");
+    g.dispatch_all();
+    match g.only_intent().action {
+        IntentAction::EditJiraComment { body, .. } => assert_eq!(body, "v2"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ---- mapping and events -----------------------------------------------------------------
+
+#[test]
+fn mapping_changes_are_validated_and_recorded() {
+    let mut g = synced();
+    let mut bad = mapping();
+    bad.fields
+        .push(FieldMapping::new("title2", "summary", ValueKind::Text));
+    assert!(matches!(
+        g.when_err(LinkCommand::ChangeMapping {
+            cmd_id: "m".into(),
+            mapping: bad,
+            actor: "x".into(),
+            at: 1
+        }),
+        DomainError::InvalidMapping(_)
+    ));
+    let mut good = mapping();
+    good.fields.push(FieldMapping::new(
+        "epicLink",
+        "customfield_10099",
+        ValueKind::Text,
+    ));
+    let evs = g.when(LinkCommand::ChangeMapping {
+        cmd_id: "m".into(),
+        mapping: good,
+        actor: "admin".into(),
+        at: 2,
+    });
+    assert!(has(&evs, "mapping_changed"));
+    assert!(g.state.fields.contains_key("epicLink"));
+}
+
+#[test]
+fn events_round_trip_through_json_and_replay_gives_the_same_state() {
+    let (mut g, id) = password_reset_conflict();
+    let mut all = Vec::new();
+    // Rebuild the same history, keeping every event.
+    let mut s = LinkState::default();
+    let cmds = vec![create_cmd(&[("title", t("A"))])];
+    for c in cmds {
+        for e in decide(&s, c).unwrap_or_default() {
+            evolve(&mut s, &e);
+            all.push(e);
+        }
+    }
+    let json = serde_json::to_string(&all).unwrap_or_default();
+    let back: Vec<LinkEvent> = serde_json::from_str(&json).unwrap_or_default();
+    assert_eq!(back, all);
+    assert_eq!(replay(&back), s);
+    for e in &all {
+        assert_eq!(e.event_version(), "1");
+    }
+    g.when(LinkCommand::ResolveConflict {
+        cmd_id: "r".into(),
+        conflict_id: id,
+        resolution: Resolution::UseJira,
+        actor: "x".into(),
+        at: 1,
+    });
+}
