@@ -202,3 +202,73 @@ pub trait Host: Send + Sync {
         body_markdown: &str,
     ) -> Result<HostComment, HostError>;
 }
+
+/// A shared host is a host: the runtime and a test can hold the same in-memory host.
+#[async_trait]
+impl<T: Host + ?Sized> Host for std::sync::Arc<T> {
+    async fn get_item(&self, id: &str) -> Result<Option<HostItem>, HostError> {
+        (**self).get_item(id).await
+    }
+
+    async fn update_fields(
+        &self,
+        id: &str,
+        fields: &BTreeMap<String, Value>,
+        expected_version: Option<u64>,
+    ) -> Result<u64, HostError> {
+        (**self).update_fields(id, fields, expected_version).await
+    }
+
+    async fn create_item(
+        &self,
+        project_id: &str,
+        fields: &BTreeMap<String, Value>,
+        marker: &str,
+    ) -> Result<HostItem, HostError> {
+        (**self).create_item(project_id, fields, marker).await
+    }
+
+    async fn find_by_marker(
+        &self,
+        project_id: &str,
+        marker: &str,
+    ) -> Result<Option<HostItem>, HostError> {
+        (**self).find_by_marker(project_id, marker).await
+    }
+
+    async fn list_changed_since(
+        &self,
+        project_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<ChangePage, HostError> {
+        (**self).list_changed_since(project_id, cursor, limit).await
+    }
+
+    async fn list_comments(&self, item_id: &str) -> Result<Vec<HostComment>, HostError> {
+        (**self).list_comments(item_id).await
+    }
+
+    async fn add_comment(
+        &self,
+        item_id: &str,
+        body_markdown: &str,
+        author_line: &str,
+        origin_marker: &str,
+    ) -> Result<HostComment, HostError> {
+        (**self)
+            .add_comment(item_id, body_markdown, author_line, origin_marker)
+            .await
+    }
+
+    async fn edit_comment(
+        &self,
+        item_id: &str,
+        comment_id: &str,
+        body_markdown: &str,
+    ) -> Result<HostComment, HostError> {
+        (**self)
+            .edit_comment(item_id, comment_id, body_markdown)
+            .await
+    }
+}

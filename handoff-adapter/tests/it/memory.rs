@@ -332,3 +332,38 @@ async fn every_change_is_notified_in_order() -> Result<(), HostError> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_conditional_writes_have_one_winner() -> Result<(), HostError> {
+    let host = Arc::new(InMemoryHost::new());
+    let item = host.create_item("P1", &fields([]), "1").await?;
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let host = Arc::clone(&host);
+        let id = item.id.clone();
+        tasks.push(tokio::spawn(async move {
+            host.update_fields(
+                &id,
+                &fields([("title", Value::text(&format!("w{n}")))]),
+                Some(1),
+            )
+            .await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(v)) => {
+                assert_eq!(v, 2);
+                won += 1;
+            }
+            Ok(Err(e)) => assert_eq!(e.class(), HostErrorClass::VersionConflict),
+            Err(join) => return Err(HostError::InvalidConfig(join.to_string())),
+        }
+    }
+    assert_eq!(won, 1);
+    // Through the shared handle (the `Arc` impl of `Host`), the one winner's value is there.
+    let shared: Arc<dyn Host> = host.clone();
+    assert_eq!(shared.get_item(&item.id).await?.map(|i| i.version), Some(2));
+    Ok(())
+}
