@@ -7,6 +7,7 @@
 //! deterministic plan, so a simulation on virtual time replays exactly.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -99,6 +100,7 @@ pub struct InMemoryHost {
     clock: Clock,
     engine_actor: String,
     notifications: broadcast::Sender<HostNotification>,
+    deliveries: AtomicU64,
 }
 
 impl Default for InMemoryHost {
@@ -135,6 +137,7 @@ impl InMemoryHost {
             clock: Arc::new(system_clock),
             engine_actor: DEFAULT_ENGINE_ACTOR.to_string(),
             notifications,
+            deliveries: AtomicU64::new(0),
         }
     }
 
@@ -248,6 +251,8 @@ impl InMemoryHost {
         actor: &str,
         comment_id: Option<String>,
     ) {
+        // Deterministic delivery ids (`n-1`, `n-2`, ...) keep simulations replayable.
+        let delivery = self.deliveries.fetch_add(1, Ordering::SeqCst) + 1;
         // No subscriber is not an error: notifications are hints.
         let _ = self.notifications.send(HostNotification {
             kind,
@@ -257,7 +262,7 @@ impl InMemoryHost {
             actor: Some(actor.to_string()),
             at_ms: (self.clock)(),
             comment_id,
-            delivery_id: None,
+            delivery_id: Some(format!("n-{delivery}")),
         });
     }
 

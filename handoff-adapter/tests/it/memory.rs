@@ -297,7 +297,9 @@ async fn every_change_is_notified_in_order() -> Result<(), HostError> {
     host.edit_comment_as_person(&item.id, &c.id, "hello", "ana")?;
     host.delete_item(&item.id, "bo")?;
     let mut got = Vec::new();
+    let mut deliveries = Vec::new();
     while let Ok(n) = rx.try_recv() {
+        deliveries.push(n.delivery_id.clone().unwrap_or_default());
         assert_eq!(
             (n.item_id.as_str(), n.project_id.as_str(), n.at_ms),
             (item.id.as_str(), "P1", 42)
@@ -365,5 +367,26 @@ async fn concurrent_conditional_writes_have_one_winner() -> Result<(), HostError
     // Through the shared handle (the `Arc` impl of `Host`), the one winner's value is there.
     let shared: Arc<dyn Host> = host.clone();
     assert_eq!(shared.get_item(&item.id).await?.map(|i| i.version), Some(2));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lost_comment_response_does_not_duplicate_on_retry() -> Result<(), HostError> {
+    let host = InMemoryHost::new();
+    let item = host.create_item("P1", &fields([]), "1").await?;
+    host.apply_then_fail_next_writes(
+        1,
+        HostErrorClass::Retryable {
+            retry_after_ms: None,
+        },
+    );
+    let lost = host
+        .add_comment(&item.id, "hi", "Bo (via Jira)", "jira-7")
+        .await;
+    assert!(lost.as_ref().is_err_and(HostError::is_retryable));
+    let retried = host
+        .add_comment(&item.id, "hi", "Bo (via Jira)", "jira-7")
+        .await?;
+    assert_eq!(host.list_comments(&item.id).await?, vec![retried]);
     Ok(())
 }
