@@ -127,6 +127,31 @@ impl Default for MarkerConfig {
     }
 }
 
+/// What the client saw of one HTTP response (for metrics, tracing and contract tests).
+#[derive(Debug)]
+pub struct ObservedResponse<'a> {
+    /// The endpoint class of the call.
+    pub endpoint: EndpointClass,
+    /// The HTTP method.
+    pub method: &'a Method,
+    /// The request path (no query, no credentials).
+    pub path: &'a str,
+    /// The response status.
+    pub status: u16,
+    /// The response headers.
+    pub headers: &'a reqwest::header::HeaderMap,
+}
+
+/// A callback run on every HTTP response the client receives.
+#[derive(Clone)]
+pub struct ResponseObserver(pub Arc<dyn Fn(&ObservedResponse<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for ResponseObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseObserver")
+    }
+}
+
 /// Settings of one client (one Jira site).
 #[derive(Clone, Debug)]
 pub struct JiraConfig {
@@ -152,6 +177,8 @@ pub struct JiraConfig {
     pub max_transition_hops: u32,
     /// The issue marker for idempotent creates.
     pub marker: MarkerConfig,
+    /// Called with every HTTP response (optional).
+    pub observer: Option<ResponseObserver>,
 }
 
 impl JiraConfig {
@@ -169,6 +196,7 @@ impl JiraConfig {
             page_size: 100,
             max_transition_hops: 8,
             marker: MarkerConfig::default(),
+            observer: None,
         }
     }
 }
@@ -373,6 +401,15 @@ impl JiraClient {
             };
             let status = resp.status().as_u16();
             let info = RateLimitInfo::from_headers(resp.headers());
+            if let Some(obs) = &inner.config.observer {
+                (obs.0)(&ObservedResponse {
+                    endpoint: class,
+                    method: &method,
+                    path,
+                    status,
+                    headers: resp.headers(),
+                });
+            }
             let text = match resp.text().await {
                 Ok(t) => t,
                 Err(e) => {
