@@ -173,10 +173,9 @@ fn blocks_of_slice<'a>(nodes: &[&'a AstNode<'a>]) -> Vec<Block> {
                             inner
                                 .into_iter()
                                 .flat_map(|b| match b {
-                                    Block::Bullet(items) => items
-                                        .into_iter()
-                                        .map(item_inlines)
-                                        .collect::<Vec<_>>(),
+                                    Block::Bullet(items) => {
+                                        items.into_iter().map(item_inlines).collect::<Vec<_>>()
+                                    }
                                     Block::Paragraph(p) => vec![p],
                                     other => vec![item_inlines(vec![other])],
                                 })
@@ -864,12 +863,16 @@ fn render_marked(
         let first = inner.chars().next();
         let last = inner.chars().last();
         let bad = |c: Option<char>| c.is_some_and(|c| matches!(c, '*' | '~' | '_'));
+        // `***x***` is fine when the inner emphasis covers the whole content.
+        let whole_star = d != "~~"
+            && matches!(children, [Inline::Marked(Mark::Strong | Mark::Em, _)])
+            && inner.starts_with('*')
+            && inner.ends_with('*');
         let ok = match (first, last) {
             (Some(f), Some(l)) => {
                 !f.is_whitespace()
                     && !l.is_whitespace()
-                    && !bad(first)
-                    && !bad(last)
+                    && (whole_star || (!bad(first) && !bad(last)))
                     && !bad(prev)
                     && !bad(next)
                     && !inner.ends_with('\\')

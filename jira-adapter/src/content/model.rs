@@ -151,7 +151,7 @@ fn same_kind(a: &Mark, b: &Mark) -> bool {
 
 /// Whether a character counts as Markdown/CommonMark inline whitespace to trim.
 fn is_ws(c: char) -> bool {
-    c == ' ' || c == '\t'
+    c.is_whitespace()
 }
 
 /// Normalizes runs: splits newlines into hard breaks, applies the ADF rules on which marks an
@@ -522,7 +522,14 @@ fn normalize_block(b: Block) -> Vec<Block> {
                 .next()
                 .unwrap_or("")
                 .replace('`', "");
-            let text = text.replace("\r\n", "\n").replace('\r', "\n");
+            // Trailing whitespace on a line is not kept (the domain's normalizer drops it).
+            let text = text
+                .replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .split('\n')
+                .map(str::trim_end)
+                .collect::<Vec<_>>()
+                .join("\n");
             vec![Block::Code(lang, text)]
         }
         Block::Bullet(items) => {

@@ -819,12 +819,8 @@ fn escape(s: &str, line_start: bool) -> String {
             '#' => at_start,
             'h' | 'b' => {
                 at_start && {
-                    let rest: String = chars.iter().take(4).collect();
-                    heading_level(&rest).is_some()
-                        || rest.starts_with("bq.")
-                        || rest.starts_with("h")
-                            && rest.len() >= 3
-                            && heading_level(&format!("{} ", &rest[..3])).is_some()
+                    let r: String = chars.iter().take(3).collect();
+                    heading_level(&format!("{r} ")).is_some() || r == "bq."
                 }
             }
             c if MARK_CHARS.contains(&c) => {
