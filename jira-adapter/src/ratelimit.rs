@@ -138,9 +138,17 @@ impl Default for BreakerConfig {
 
 #[derive(Debug)]
 enum BreakerState {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen,
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One trial call is out since this instant; if it never reports back (its future was
+    /// dropped), another trial is allowed after `open_for`.
+    HalfOpen {
+        since: Instant,
+    },
 }
 
 /// A circuit breaker for one site: after too many consecutive server-side failures, calls
@@ -168,20 +176,17 @@ impl CircuitBreaker {
     /// `Ok` when a call may go out, else the milliseconds until it may.
     pub fn check(&self) -> Result<(), u64> {
         let mut s = self.lock();
-        match *s {
-            BreakerState::Closed { .. } => Ok(()),
-            BreakerState::HalfOpen => {
-                Err(self.config.open_for.as_millis().min(u64::MAX as u128) as u64)
-            }
-            BreakerState::Open { until } => {
-                let now = Instant::now();
-                if now >= until {
-                    *s = BreakerState::HalfOpen;
-                    Ok(())
-                } else {
-                    Err((until - now).as_millis().min(u64::MAX as u128) as u64)
-                }
-            }
+        let now = Instant::now();
+        let ready_at = match *s {
+            BreakerState::Closed { .. } => return Ok(()),
+            BreakerState::HalfOpen { since } => since + self.config.open_for,
+            BreakerState::Open { until } => until,
+        };
+        if now >= ready_at {
+            *s = BreakerState::HalfOpen { since: now };
+            Ok(())
+        } else {
+            Err((ready_at - now).as_millis().min(u128::from(u64::MAX)) as u64)
         }
     }
 
@@ -195,7 +200,9 @@ impl CircuitBreaker {
         let mut s = self.lock();
         let failures = match *s {
             BreakerState::Closed { failures } => failures + 1,
-            BreakerState::HalfOpen | BreakerState::Open { .. } => self.config.failure_threshold,
+            BreakerState::HalfOpen { .. } | BreakerState::Open { .. } => {
+                self.config.failure_threshold
+            }
         };
         *s = if failures >= self.config.failure_threshold {
             BreakerState::Open {
@@ -323,6 +330,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(25));
         assert!(b.check().is_ok(), "trial call");
         assert!(b.check().is_err(), "only one trial call");
+        std::thread::sleep(Duration::from_millis(25));
+        assert!(
+            b.check().is_ok(),
+            "a lost trial call does not block forever"
+        );
         b.record_success();
         assert!(b.check().is_ok());
     }
