@@ -103,6 +103,28 @@ async fn server_errors_are_retried_with_backoff() {
 }
 
 #[tokio::test]
+async fn a_timed_out_read_is_retried() {
+    let s = server().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(issue_json("1", "A-1", "To Do"))
+                .set_delay(Duration::from_millis(800)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&s)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(issue_json("1", "A-1", "To Do")))
+        .mount(&s)
+        .await;
+    let c = cloud(&s);
+    assert!(c.get_issue("A-1", &[]).await.is_ok());
+    assert_eq!(c.total_calls(), 2);
+}
+
+#[tokio::test]
 async fn retries_give_up_with_a_retryable_class() {
     let s = server().await;
     Mock::given(method("GET"))
@@ -334,6 +356,7 @@ async fn dc_search_pages_by_start_at() {
         .await;
     Mock::given(method("POST"))
         .and(path("/rest/api/2/search"))
+        .and(header("Authorization", "Bearer pat"))
         .and(body_partial_json(json!({"startAt": 0})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "startAt": 0, "maxResults": 2, "total": 3,
