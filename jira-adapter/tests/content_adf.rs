@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use jira_adapter::content::{adf_to_md, canonical_md, md_to_adf, ContentError};
+use jira_adapter::content::{adf_to_md, canonical_md, convert, md_to_adf, ContentError};
 use serde_json::{json, Value};
 
 fn fixtures() -> PathBuf {
@@ -221,5 +221,22 @@ fn unknown_nodes_keep_their_text() {
     assert!(
         md.contains("inner words") && md.contains("inline words"),
         "{md}"
+    );
+}
+
+#[test]
+fn cli_conversions_by_name() {
+    let adf = convert("md-to-adf", "**hi**").expect("md-to-adf");
+    assert!(adf.contains("\"strong\""), "{adf}");
+    assert_eq!(convert("adf-to-md", &adf).expect("adf-to-md"), "**hi**");
+    assert_eq!(convert("md-to-wiki", "**hi**").expect("md-to-wiki"), "*hi*");
+    assert_eq!(convert("wiki-to-md", "*hi*").expect("wiki-to-md"), "**hi**");
+    assert!(matches!(
+        convert("adf-to-md", "{"),
+        Err(ContentError::InvalidJson(_))
+    ));
+    assert_eq!(
+        convert("md-to-pdf", ""),
+        Err(ContentError::UnknownConversion("md-to-pdf".into()))
     );
 }

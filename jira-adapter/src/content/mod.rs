@@ -26,6 +26,29 @@ pub enum ContentError {
     /// The document's `content` is not an array.
     #[error("not an ADF document: `content` is not an array")]
     BadContent,
+    /// The input of `adf-to-md` is not JSON at all.
+    #[error("not an ADF document: invalid JSON: {0}")]
+    InvalidJson(String),
+    /// A conversion name that [`convert`] does not know.
+    #[error("unknown conversion {0:?} (expected md-to-adf, adf-to-md, md-to-wiki or wiki-to-md)")]
+    UnknownConversion(String),
+}
+
+/// The conversions of `jira-sync convert <name>` (stdin → stdout), by name: `md-to-adf`
+/// (pretty-printed ADF JSON), `adf-to-md`, `md-to-wiki`, `wiki-to-md`.
+pub fn convert(name: &str, input: &str) -> Result<String, ContentError> {
+    match name {
+        "md-to-adf" => serde_json::to_string_pretty(&md_to_adf(input))
+            .map_err(|e| ContentError::InvalidJson(e.to_string())),
+        "adf-to-md" => {
+            let v: serde_json::Value = serde_json::from_str(input)
+                .map_err(|e| ContentError::InvalidJson(e.to_string()))?;
+            adf_to_md(&v)
+        }
+        "md-to-wiki" => Ok(md_to_wiki(input)),
+        "wiki-to-md" => Ok(wiki_to_md(input)),
+        other => Err(ContentError::UnknownConversion(other.to_string())),
+    }
 }
 
 /// Converts Markdown to an ADF document (`{"type":"doc","version":1,"content":[...]}`), valid
