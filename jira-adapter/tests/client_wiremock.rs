@@ -985,3 +985,57 @@ async fn fields_are_discovered_once_and_users_found_by_email() {
         .unwrap_or_default();
     assert_eq!(u.identity(ApiFlavor::CloudV3), Some("5b10"));
 }
+
+/// A 429 for one issue's writes delays that write only; a burst 429 pauses the whole site.
+#[tokio::test]
+async fn per_issue_limit_delays_only_that_issue() {
+    for (reason, site_paused) in [
+        ("jira-per-issue-on-write", false),
+        ("jira-burst-based", true),
+    ] {
+        let s = server().await;
+        Mock::given(method("PUT"))
+            .and(path("/rest/api/3/issue/A-1"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "0.2")
+                    .insert_header("RateLimit-Reason", reason),
+            )
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&s)
+            .await;
+        Mock::given(method("PUT"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&s)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(issue_json("2", "A-2", "To Do")))
+            .mount(&s)
+            .await;
+        let c = cloud(&s);
+        let writer = c.clone();
+        let write = tokio::spawn(async move {
+            writer
+                .edit_issue(
+                    "A-1",
+                    &[FieldChange::new(
+                        "summary",
+                        Value::text("x"),
+                        ValueKind::Text,
+                    )],
+                )
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t0 = Instant::now();
+        assert!(c.get_issue("A-2", &[]).await.is_ok());
+        let waited = t0.elapsed();
+        assert_eq!(
+            waited >= Duration::from_millis(100),
+            site_paused,
+            "{reason}: read waited {waited:?}"
+        );
+        assert!(matches!(write.await, Ok(Ok(()))), "{reason}");
+    }
+}

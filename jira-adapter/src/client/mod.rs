@@ -456,7 +456,10 @@ impl JiraClient {
                 retry_after_ms: wait,
                 transition: opts.transition,
             };
-            if status == 429 {
+            // A per-issue write limit concerns one issue: only this call waits. Burst and
+            // quota limits concern the site: every call to it waits.
+            let per_issue = info.reason.as_deref() == Some("jira-per-issue-on-write");
+            if status == 429 && !per_issue {
                 if let Some(ms) = wait {
                     inner.limiter.pause_for(ms, policy.max_delay);
                 }
