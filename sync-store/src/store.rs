@@ -1,0 +1,1498 @@
+//! The store: one API over PostgreSQL, a SQLite file and SQLite in memory.
+//!
+//! Both databases run the same SQL wherever their dialects agree (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`, row-value comparison); the few statements that differ are chosen per backend.
+//! The `on_db!` macro expands one body for each backend's pool, so each is compiled against its
+//! concrete driver.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{Connection, PgPool, QueryBuilder, SqlitePool};
+use sync_domain::link::{evolve, LinkCommand, LinkEvent, LinkState, LinkStatus, Millis};
+use sync_domain::project::{self, ProjectCommand, ProjectEvent, ProjectState};
+
+use crate::aggregate::{decide_link, decide_project};
+use crate::error::{EventLocation, Result, StoreError};
+use crate::model::*;
+use crate::projection::{link_rows, LinkRows};
+
+const LINK: &str = "link";
+const PROJECT: &str = "project";
+/// The consumer name of the projection catch-up.
+pub const PROJECTOR: &str = "projections";
+/// Rows per multi-row insert (well under both databases' parameter limits).
+const CHUNK: usize = 500;
+/// Events per page when replaying the log.
+const PAGE: i64 = 5000;
+
+/// The durable event log of jira-sync and its projections. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    config: StoreConfig,
+    kind: BackendKind,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Expands `$body` once per backend with `$pool` bound to the concrete pool and `$Db` to the
+/// concrete database type.
+macro_rules! on_db {
+    ($store:expr, $pool:ident, $Db:ident => $body:expr) => {
+        match &$store.inner.backend {
+            Backend::Postgres($pool) => {
+                #[allow(dead_code, reason = "not every body names the database type")]
+                type $Db = sqlx::Postgres;
+                $body
+            }
+            Backend::Sqlite($pool) => {
+                #[allow(dead_code, reason = "not every body names the database type")]
+                type $Db = sqlx::Sqlite;
+                $body
+            }
+        }
+    };
+}
+
+/// An event row as stored.
+#[derive(sqlx::FromRow)]
+struct RawEvent {
+    txid: i64,
+    global_position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+    metadata: String,
+    recorded_at: i64,
+}
+
+const EVENT_COLUMNS: &str = "txid, global_position, aggregate_type, aggregate_id, sequence, \
+    event_type, event_version, CAST(payload AS TEXT) AS payload, \
+    CAST(metadata AS TEXT) AS metadata, recorded_at";
+
+impl RawEvent {
+    fn corrupt(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::CorruptEvent {
+            at: Box::new(EventLocation {
+                position: self.global_position,
+                aggregate_type: self.aggregate_type.clone(),
+                aggregate_id: self.aggregate_id.clone(),
+                sequence: self.sequence,
+                event_type: self.event_type.clone(),
+                event_version: self.event_version.clone(),
+            }),
+            reason: reason.into(),
+        }
+    }
+
+    /// Reads the event; the one place where upcasters go when an event's shape changes.
+    fn decode(self) -> Result<Recorded<AnyEvent>> {
+        if self.event_version != "1" {
+            return Err(self.corrupt("unknown event version (no upcaster)"));
+        }
+        let event = match self.aggregate_type.as_str() {
+            LINK => {
+                let e: LinkEvent =
+                    serde_json::from_str(&self.payload).map_err(|e| self.corrupt(e.to_string()))?;
+                if e.event_type() != self.event_type {
+                    return Err(self.corrupt("payload type differs from event_type"));
+                }
+                AnyEvent::Link(e)
+            }
+            PROJECT => {
+                let e: ProjectEvent =
+                    serde_json::from_str(&self.payload).map_err(|e| self.corrupt(e.to_string()))?;
+                if e.event_type() != self.event_type {
+                    return Err(self.corrupt("payload type differs from event_type"));
+                }
+                AnyEvent::Project(e)
+            }
+            _ => return Err(self.corrupt("unknown aggregate type")),
+        };
+        let metadata: EventMetadata = serde_json::from_str(&self.metadata)
+            .map_err(|e| self.corrupt(format!("metadata: {e}")))?;
+        Ok(Recorded {
+            cursor: Cursor {
+                txid: self.txid,
+                position: self.global_position,
+            },
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence as u64,
+            event,
+            metadata,
+            recorded_at: self.recorded_at,
+        })
+    }
+
+    fn decode_link(self) -> Result<Recorded<LinkEvent>> {
+        let r = self.decode()?;
+        match r.event {
+            AnyEvent::Link(e) => Ok(Recorded {
+                cursor: r.cursor,
+                aggregate_id: r.aggregate_id,
+                sequence: r.sequence,
+                event: e,
+                metadata: r.metadata,
+                recorded_at: r.recorded_at,
+            }),
+            AnyEvent::Project(e) => Err(StoreError::CorruptEvent {
+                at: Box::new(EventLocation {
+                    position: r.cursor.position,
+                    aggregate_type: PROJECT.into(),
+                    aggregate_id: r.aggregate_id,
+                    sequence: r.sequence as i64,
+                    event_type: e.event_type().into(),
+                    event_version: e.event_version().into(),
+                }),
+                reason: "a project event where a link event was expected".into(),
+            }),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkViewRow {
+    link_id: String,
+    project_id: String,
+    work_item_id: Option<String>,
+    issue_id: Option<String>,
+    issue_key: Option<String>,
+    status: String,
+    last_synced_at: Option<i64>,
+    open_conflicts: i64,
+    open_intents: i64,
+    intents_emitted: i64,
+    next_due_at: Option<i64>,
+    seq: i64,
+}
+
+const LINK_VIEW_COLUMNS: &str = "link_id, project_id, work_item_id, issue_id, issue_key, status, \
+    last_synced_at, open_conflicts, open_intents, intents_emitted, next_due_at, seq";
+
+impl LinkViewRow {
+    fn into_view(self) -> Result<LinkView> {
+        let status: LinkStatus = serde_json::from_value(serde_json::Value::String(self.status))?;
+        Ok(LinkView {
+            link_id: self.link_id,
+            project_id: self.project_id,
+            work_item_id: self.work_item_id,
+            issue_id: self.issue_id,
+            issue_key: self.issue_key,
+            status,
+            last_synced_at: self.last_synced_at,
+            open_conflicts: self.open_conflicts as u64,
+            open_intents: self.open_intents as u64,
+            intents_emitted: self.intents_emitted as u64,
+            next_due_at: self.next_due_at,
+            sequence: self.seq as u64,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ConflictRow {
+    link_id: String,
+    project_id: String,
+    conflict: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct QueueRow {
+    link_id: String,
+    seq: i64,
+    due_at: i64,
+    attempts: i64,
+    intent: String,
+}
+
+impl QueueRow {
+    fn into_queued(self) -> Result<QueuedIntent> {
+        Ok(QueuedIntent {
+            link_id: self.link_id,
+            seq: self.seq as u64,
+            due_at: self.due_at,
+            attempts: self.attempts as u32,
+            intent: serde_json::from_str(&self.intent)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    delivery_id: String,
+    source: String,
+    body: String,
+    received_at: i64,
+    processed_at: Option<i64>,
+    outcome: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RejectedRow {
+    source: String,
+    delivery_id: Option<String>,
+    reason: String,
+    body: String,
+    received_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct AttemptRow {
+    link_id: String,
+    intent_id: String,
+    direction: String,
+    kind: String,
+    started_at: i64,
+    duration_ms: i64,
+    outcome: String,
+    error: Option<String>,
+}
+
+fn parse_source(s: &str) -> Result<Source> {
+    Ok(serde_json::from_value(serde_json::Value::String(
+        s.to_string(),
+    ))?)
+}
+
+fn status_str(s: LinkStatus) -> &'static str {
+    s.as_str()
+}
+
+/// Whether `e` says a row with the same key exists: another writer committed first.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Inserts events `expected+1 ..` of one aggregate, in multi-row statements.
+macro_rules! insert_events {
+    ($Db:ident, $conn:expr, $agg_type:expr, $agg_id:expr, $expected:expr, $events:expr, $meta:expr, $at:expr) => {{
+        let mut seq = $expected as i64;
+        for chunk in $events.chunks(CHUNK) {
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata, recorded_at) ",
+            );
+            qb.push_values(chunk, |mut b, (ty, payload)| {
+                seq += 1;
+                b.push_bind($agg_type)
+                    .push_bind($agg_id)
+                    .push_bind(seq)
+                    .push_bind(*ty)
+                    .push_bind("1")
+                    .push_bind(Json(payload))
+                    .push_bind(Json($meta))
+                    .push_bind($at);
+            });
+            qb.build().execute(&mut *$conn).await?;
+        }
+    }};
+}
+
+/// Replaces one link's projection rows, unless rows of a later sequence are already there.
+macro_rules! write_link_rows {
+    ($Db:ident, $conn:expr, $rows:expr) => {{
+        let rows: &LinkRows = $rows;
+        let v = &rows.view;
+        let changed = sqlx::query(
+            "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, issue_key, status, \
+             last_synced_at, open_conflicts, open_intents, intents_emitted, next_due_at, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
+             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
+             issue_key = excluded.issue_key, status = excluded.status, \
+             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
+             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
+             next_due_at = excluded.next_due_at, seq = excluded.seq \
+             WHERE link_view.seq < excluded.seq",
+        )
+        .bind(&v.link_id)
+        .bind(&v.project_id)
+        .bind(&v.work_item_id)
+        .bind(&v.issue_id)
+        .bind(&v.issue_key)
+        .bind(status_str(v.status))
+        .bind(v.last_synced_at)
+        .bind(v.open_conflicts as i64)
+        .bind(v.open_intents as i64)
+        .bind(v.intents_emitted as i64)
+        .bind(v.next_due_at)
+        .bind(v.sequence as i64)
+        .execute(&mut *$conn)
+        .await?
+        .rows_affected();
+        if changed > 0 {
+            sqlx::query("DELETE FROM conflict_view WHERE link_id = $1")
+                .bind(&v.link_id)
+                .execute(&mut *$conn)
+                .await?;
+            sqlx::query("DELETE FROM intent_queue WHERE link_id = $1")
+                .bind(&v.link_id)
+                .execute(&mut *$conn)
+                .await?;
+            insert_detail_rows!($Db, $conn, std::slice::from_ref(rows));
+        }
+    }};
+}
+
+/// Inserts the conflict and queue rows of several links (their old rows must be gone).
+macro_rules! insert_detail_rows {
+    ($Db:ident, $conn:expr, $rows:expr) => {{
+        let rows: &[LinkRows] = $rows;
+        let conflicts: Vec<&ConflictView> = rows.iter().flat_map(|r| &r.conflicts).collect();
+        for chunk in conflicts.chunks(CHUNK) {
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
+                "INSERT INTO conflict_view (link_id, conflict_id, project_id, field, conflict, \
+                 detected_at) ",
+            );
+            qb.push_values(chunk, |mut b, c| {
+                b.push_bind(&c.link_id)
+                    .push_bind(&c.conflict.id)
+                    .push_bind(&c.project_id)
+                    .push_bind(&c.conflict.field)
+                    .push_bind(Json(&c.conflict))
+                    .push_bind(c.conflict.detected_at);
+            });
+            qb.build().execute(&mut *$conn).await?;
+        }
+        let queue: Vec<&QueuedIntent> = rows.iter().flat_map(|r| &r.queue).collect();
+        for chunk in queue.chunks(CHUNK) {
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
+                "INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, intent) ",
+            );
+            qb.push_values(chunk, |mut b, q| {
+                b.push_bind(&q.link_id)
+                    .push_bind(&q.intent.id)
+                    .push_bind(q.seq as i64)
+                    .push_bind(q.due_at)
+                    .push_bind(q.attempts as i64)
+                    .push_bind(Json(&q.intent));
+            });
+            qb.build().execute(&mut *$conn).await?;
+        }
+    }};
+}
+
+/// Inserts the link views of several links (their old rows must be gone).
+macro_rules! insert_link_views {
+    ($Db:ident, $conn:expr, $rows:expr) => {{
+        let rows: &[LinkRows] = $rows;
+        for chunk in rows.chunks(CHUNK) {
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
+                "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, issue_key, \
+                 status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
+                 next_due_at, seq) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                let v = &r.view;
+                b.push_bind(&v.link_id)
+                    .push_bind(&v.project_id)
+                    .push_bind(&v.work_item_id)
+                    .push_bind(&v.issue_id)
+                    .push_bind(&v.issue_key)
+                    .push_bind(status_str(v.status))
+                    .push_bind(v.last_synced_at)
+                    .push_bind(v.open_conflicts as i64)
+                    .push_bind(v.open_intents as i64)
+                    .push_bind(v.intents_emitted as i64)
+                    .push_bind(v.next_due_at)
+                    .push_bind(v.sequence as i64);
+            });
+            qb.build().execute(&mut *$conn).await?;
+        }
+        insert_detail_rows!($Db, $conn, rows);
+    }};
+}
+
+macro_rules! save_cursor {
+    ($conn:expr, $consumer:expr, $cursor:expr) => {{
+        let c: Cursor = $cursor;
+        sqlx::query(
+            "INSERT INTO consumer_cursors (consumer, txid, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (consumer) DO UPDATE SET txid = excluded.txid, position = excluded.position",
+        )
+        .bind($consumer)
+        .bind(c.txid)
+        .bind(c.position)
+        .execute(&mut *$conn)
+        .await?;
+    }};
+}
+
+/// The newest event every reader can see for good: on PostgreSQL only transactions older than
+/// every running one count.
+const PG_SAFE: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
+impl Store {
+    /// Opens the store a URL names, with the default settings: `postgres://…`,
+    /// `sqlite://path` (the file is created on first start) or `memory://` (tests). Applies the
+    /// schema migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, StoreConfig::default()).await
+    }
+
+    /// Opens the store a URL names with these settings.
+    pub async fn open_with(url: &str, config: StoreConfig) -> Result<Store> {
+        let (backend, kind) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
+            let mut opts = PgConnectOptions::from_str(url)?;
+            if let Some(schema) = &config.pg_schema {
+                if schema.is_empty()
+                    || !schema
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    return Err(StoreError::InvalidSchema(schema.clone()));
+                }
+                let mut conn = sqlx::PgConnection::connect_with(&opts).await?;
+                sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                opts = opts.options([("search_path", schema.as_str())]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(config.max_connections.max(1))
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            (Backend::Postgres(pool), BackendKind::Postgres)
+        } else if url.starts_with("sqlite:") || url.starts_with("memory:") {
+            let memory = url.starts_with("memory:") || url.contains(":memory:");
+            let (opts, pool_opts) = if memory {
+                (
+                    SqliteConnectOptions::from_str("sqlite::memory:")?,
+                    // One connection: the database lives as long as it does.
+                    SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None),
+                )
+            } else {
+                (
+                    SqliteConnectOptions::from_str(url)?
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal),
+                    SqlitePoolOptions::new().max_connections(config.max_connections.max(1)),
+                )
+            };
+            let opts = opts.busy_timeout(Duration::from_secs(30));
+            let pool = pool_opts
+                .acquire_timeout(Duration::from_secs(60))
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            let kind = if memory {
+                BackendKind::Memory
+            } else {
+                BackendKind::Sqlite
+            };
+            (Backend::Sqlite(pool), kind)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store {
+            inner: Arc::new(Inner {
+                backend,
+                config,
+                kind,
+            }),
+        })
+    }
+
+    /// Which database the store runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.inner.kind
+    }
+
+    /// The same store (same connections) with other settings for the commands run through the
+    /// returned handle; `pg_schema` and `max_connections` have no effect here.
+    pub fn with_config(&self, config: StoreConfig) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                backend: self.inner.backend.clone(),
+                config,
+                kind: self.inner.kind,
+            }),
+        }
+    }
+
+    /// The link's snapshot, when one was written.
+    pub async fn snapshot(&self, link_id: &str) -> Result<Option<LoadedLink>> {
+        let snapshot: Option<(i64, String)> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT last_sequence, CAST(payload AS TEXT) FROM snapshots \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(LINK)
+            .bind(link_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        snapshot
+            .map(|(seq, payload)| {
+                Ok(LoadedLink {
+                    state: serde_json::from_str(&payload)?,
+                    sequence: seq as u64,
+                })
+            })
+            .transpose()
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.config
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        on_db!(self, pool, _Db => pool.close().await)
+    }
+
+    // ----- the link aggregate -----
+
+    /// Runs a command on a link: loads its state, decides, appends the events with an
+    /// optimistic check on the link's sequence and updates the projections in the same
+    /// transaction (or leaves them to [`Store::catch_up`]). When another writer commits first,
+    /// reloads and decides again, at most `max_attempts` times. Returns the events appended
+    /// (none when the command changes nothing).
+    pub async fn execute(
+        &self,
+        link_id: &str,
+        cmd: LinkCommand,
+        meta: &EventMetadata,
+        at: Millis,
+    ) -> Result<Vec<LinkEvent>> {
+        let attempts = self.inner.config.max_attempts.max(1);
+        for attempt in 1..=attempts {
+            let loaded = self.load(link_id).await?;
+            let (events, state) = decide_link(&loaded.state, cmd.clone()).await?;
+            if events.is_empty() {
+                return Ok(events);
+            }
+            match self
+                .append_link(link_id, loaded.sequence, &events, &state, meta, at)
+                .await
+            {
+                Ok(_) => return Ok(events),
+                Err(StoreError::Conflict { .. }) if attempt < attempts => {
+                    tokio::task::yield_now().await;
+                }
+                Err(StoreError::Conflict { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Contention {
+            aggregate_id: link_id.to_string(),
+            attempts,
+        })
+    }
+
+    /// Appends events to a link that must be at sequence `expected` (importers, benchmarks);
+    /// no decision is made. Returns the new sequence, or [`StoreError::Conflict`].
+    pub async fn append(
+        &self,
+        link_id: &str,
+        expected: u64,
+        events: &[LinkEvent],
+        meta: &EventMetadata,
+        at: Millis,
+    ) -> Result<u64> {
+        let loaded = self.load(link_id).await?;
+        if loaded.sequence != expected {
+            return Err(StoreError::Conflict {
+                aggregate_id: link_id.to_string(),
+                expected,
+            });
+        }
+        let mut state = loaded.state;
+        for e in events {
+            evolve(&mut state, e);
+        }
+        self.append_link(link_id, expected, events, &state, meta, at)
+            .await
+    }
+
+    async fn append_link(
+        &self,
+        link_id: &str,
+        expected: u64,
+        events: &[LinkEvent],
+        state: &LinkState,
+        meta: &EventMetadata,
+        at: Millis,
+    ) -> Result<u64> {
+        let new_seq = expected + events.len() as u64;
+        let typed: Vec<(&str, &LinkEvent)> = events.iter().map(|e| (e.event_type(), e)).collect();
+        let every = self.inner.config.snapshot_every;
+        let snapshot = every > 0 && new_seq / every > expected / every;
+        let rows = (self.inner.config.projections == ProjectionMode::Inline)
+            .then(|| link_rows(link_id, state, new_seq));
+        let conflict = || StoreError::Conflict {
+            aggregate_id: link_id.to_string(),
+            expected,
+        };
+        let result: Result<()> = on_db!(self, pool, Db => {
+            let mut tx = pool.begin().await?;
+            let r: Result<()> = async {
+                insert_events!(Db, tx, LINK, link_id, expected, &typed, meta, at);
+                Ok(())
+            }
+            .await;
+            match r {
+                Err(StoreError::Database(e)) if is_unique_violation(&e) => return Err(conflict()),
+                other => other?,
+            }
+            if snapshot {
+                sqlx::query(
+                    "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+                     current_snapshot, payload) VALUES ($1, $2, $3, 1, $4) \
+                     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+                     last_sequence = excluded.last_sequence, payload = excluded.payload, \
+                     current_snapshot = snapshots.current_snapshot + 1 \
+                     WHERE snapshots.last_sequence < excluded.last_sequence",
+                )
+                .bind(LINK)
+                .bind(link_id)
+                .bind(new_seq as i64)
+                .bind(Json(state))
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(rows) = &rows {
+                write_link_rows!(Db, tx, rows);
+            }
+            match tx.commit().await {
+                Err(e) if is_unique_violation(&e) => Err(conflict()),
+                other => Ok(other?),
+            }
+        });
+        result.map(|()| new_seq)
+    }
+
+    /// A link's current state: from its snapshot, then the events after it (each event is
+    /// applied once).
+    pub async fn load(&self, link_id: &str) -> Result<LoadedLink> {
+        let mut loaded = self.snapshot(link_id).await?.unwrap_or_default();
+        let after = loaded.sequence as i64;
+        for r in self.link_events(link_id, after, None).await? {
+            evolve(&mut loaded.state, &r.event);
+            loaded.sequence = r.sequence;
+        }
+        Ok(loaded)
+    }
+
+    /// A link's current state folded from all its events, ignoring snapshots.
+    pub async fn load_from_log(&self, link_id: &str) -> Result<LoadedLink> {
+        self.state_at(link_id, At::Sequence(u64::MAX)).await
+    }
+
+    async fn link_events(
+        &self,
+        link_id: &str,
+        after: i64,
+        upto: Option<i64>,
+    ) -> Result<Vec<Recorded<LinkEvent>>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence > $3 AND sequence <= $4 ORDER BY sequence"
+        );
+        let raws: Vec<RawEvent> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql)
+                .bind(LINK)
+                .bind(link_id)
+                .bind(after)
+                .bind(upto.unwrap_or(i64::MAX))
+                .fetch_all(pool)
+                .await?
+        });
+        raws.into_iter().map(RawEvent::decode_link).collect()
+    }
+
+    /// The full history of a link: every event with its metadata (source, actor, delivery,
+    /// correlation) and the time it was recorded.
+    pub async fn history(&self, link_id: &str) -> Result<Vec<Recorded<LinkEvent>>> {
+        self.link_events(link_id, 0, None).await
+    }
+
+    /// The state of a link after a sequence number, or as it was at a time.
+    pub async fn state_at(&self, link_id: &str, at: At) -> Result<LoadedLink> {
+        let events = match at {
+            At::Sequence(n) => {
+                self.link_events(link_id, 0, Some(n.min(i64::MAX as u64) as i64))
+                    .await?
+            }
+            At::Time(t) => {
+                let all = self.link_events(link_id, 0, None).await?;
+                all.into_iter().take_while(|r| r.recorded_at <= t).collect()
+            }
+        };
+        let mut loaded = LoadedLink::default();
+        for r in &events {
+            evolve(&mut loaded.state, &r.event);
+            loaded.sequence = r.sequence;
+        }
+        Ok(loaded)
+    }
+
+    // ----- the project aggregate -----
+
+    /// Runs a command on a project (its mapping history), with the same optimistic check and
+    /// bounded retry as [`Store::execute`].
+    pub async fn project_execute(
+        &self,
+        project_id: &str,
+        cmd: ProjectCommand,
+        meta: &EventMetadata,
+        at: Millis,
+    ) -> Result<Vec<ProjectEvent>> {
+        let attempts = self.inner.config.max_attempts.max(1);
+        for _ in 0..attempts {
+            let (state, seq) = self.project_load_seq(project_id).await?;
+            let (events, _) = decide_project(&state, cmd.clone()).await?;
+            if events.is_empty() {
+                return Ok(events);
+            }
+            let typed: Vec<(&str, &ProjectEvent)> =
+                events.iter().map(|e| (e.event_type(), e)).collect();
+            let r: Result<()> = on_db!(self, pool, Db => {
+                let mut tx = pool.begin().await?;
+                insert_events!(Db, tx, PROJECT, project_id, seq, &typed, meta, at);
+                tx.commit().await?;
+                Ok(())
+            });
+            match r {
+                Ok(()) => return Ok(events),
+                Err(StoreError::Database(e)) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Contention {
+            aggregate_id: project_id.to_string(),
+            attempts,
+        })
+    }
+
+    /// A project's state: its mapping history.
+    pub async fn project_load(&self, project_id: &str) -> Result<ProjectState> {
+        Ok(self.project_load_seq(project_id).await?.0)
+    }
+
+    async fn project_load_seq(&self, project_id: &str) -> Result<(ProjectState, u64)> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             ORDER BY sequence"
+        );
+        let raws: Vec<RawEvent> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql).bind(PROJECT).bind(project_id).fetch_all(pool).await?
+        });
+        let mut state = ProjectState::default();
+        let mut seq = 0;
+        for raw in raws {
+            let r = raw.decode()?;
+            if let AnyEvent::Project(e) = &r.event {
+                project::evolve(&mut state, e);
+            }
+            seq = r.sequence;
+        }
+        Ok((state, seq))
+    }
+
+    // ----- the global log and cursors -----
+
+    /// Up to `limit` events after `after` in the global order, of both aggregates. On
+    /// PostgreSQL only events of transactions older than every running one are returned, so a
+    /// consumer that saves the last cursor it handled never skips an event committed late by
+    /// a concurrent writer.
+    pub async fn events_after(&self, after: Cursor, limit: u32) -> Result<Vec<Recorded<AnyEvent>>> {
+        self.raw_after(after, limit, true)
+            .await?
+            .into_iter()
+            .map(RawEvent::decode)
+            .collect()
+    }
+
+    async fn raw_after(&self, after: Cursor, limit: u32, payload: bool) -> Result<Vec<RawEvent>> {
+        let cols = if payload {
+            EVENT_COLUMNS
+        } else {
+            "txid, global_position, aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, '' AS payload, '' AS metadata, recorded_at"
+        };
+        let safe = match self.inner.backend {
+            Backend::Postgres(_) => PG_SAFE,
+            Backend::Sqlite(_) => "TRUE",
+        };
+        let sql = format!(
+            "SELECT {cols} FROM events WHERE (txid, global_position) > ($1, $2) AND {safe} \
+             ORDER BY txid, global_position LIMIT $3"
+        );
+        Ok(on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql)
+                .bind(after.txid)
+                .bind(after.position)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// The cursor a consumer saved (the start of the log when none).
+    pub async fn cursor(&self, consumer: &str) -> Result<Cursor> {
+        let row: Option<(i64, i64)> = on_db!(self, pool, _Db => {
+            sqlx::query_as("SELECT txid, position FROM consumer_cursors WHERE consumer = $1")
+                .bind(consumer)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row
+            .map(|(txid, position)| Cursor { txid, position })
+            .unwrap_or_default())
+    }
+
+    /// Saves a consumer's cursor: the last event it has handled.
+    pub async fn save_cursor(&self, consumer: &str, cursor: Cursor) -> Result<()> {
+        on_db!(self, pool, _Db => {
+            let mut conn = pool.acquire().await?;
+            save_cursor!(conn, consumer, cursor);
+        });
+        Ok(())
+    }
+
+    // ----- projections -----
+
+    /// Brings the projections up to the log: every link with events after the projector's
+    /// cursor whose view is behind is projected again from its state. Heals a crash between a
+    /// commit and its projection update, and is what keeps projections current in
+    /// [`ProjectionMode::CatchUp`]. Returns how many events it went past.
+    pub async fn catch_up(&self) -> Result<u64> {
+        let mut cursor = self.cursor(PROJECTOR).await?;
+        let mut seen = 0u64;
+        loop {
+            let batch = self.raw_after(cursor, 1000, false).await?;
+            let Some(last) = batch.last() else { break };
+            let last = Cursor {
+                txid: last.txid,
+                position: last.global_position,
+            };
+            let mut latest: BTreeMap<&str, i64> = BTreeMap::new();
+            for r in batch.iter().filter(|r| r.aggregate_type == LINK) {
+                let e = latest.entry(r.aggregate_id.as_str()).or_insert(0);
+                *e = (*e).max(r.sequence);
+            }
+            for (link_id, seq) in latest {
+                self.reproject_if_behind(link_id, seq as u64).await?;
+            }
+            seen += batch.len() as u64;
+            cursor = last;
+            self.save_cursor(PROJECTOR, cursor).await?;
+        }
+        Ok(seen)
+    }
+
+    async fn reproject_if_behind(&self, link_id: &str, seq: u64) -> Result<()> {
+        if let Some(v) = self.link_view(link_id).await? {
+            if v.sequence >= seq {
+                return Ok(());
+            }
+        }
+        let loaded = self.load(link_id).await?;
+        let rows = link_rows(link_id, &loaded.state, loaded.sequence);
+        on_db!(self, pool, Db => {
+            let mut tx = pool.begin().await?;
+            write_link_rows!(Db, tx, &rows);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Rebuilds every projection from the log, in one transaction: folds each link's events
+    /// from the first and writes its rows. Idempotent. A stored event that cannot be read stops
+    /// it with [`StoreError::CorruptEvent`] and leaves the projections as they were. Returns
+    /// the number of events replayed.
+    pub async fn rebuild_projections(&self) -> Result<u64> {
+        let head = self.safe_head().await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 \
+             AND (aggregate_id, sequence) > ($2, $3) ORDER BY aggregate_id, sequence LIMIT $4"
+        );
+        on_db!(self, pool, Db => {
+            let mut tx = pool.begin().await?;
+            for table in ["link_view", "conflict_view", "intent_queue"] {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
+            let mut replayed = 0u64;
+            let mut after = (String::new(), 0i64);
+            let mut current: Option<(String, LinkState, u64)> = None;
+            let mut pending: Vec<LinkRows> = Vec::new();
+            loop {
+                let page: Vec<RawEvent> = sqlx::query_as(&sql)
+                    .bind(LINK)
+                    .bind(&after.0)
+                    .bind(after.1)
+                    .bind(PAGE)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = (last.aggregate_id.clone(), last.sequence);
+                for raw in page {
+                    let r = raw.decode_link()?;
+                    replayed += 1;
+                    match &mut current {
+                        Some((id, state, seq)) if *id == r.aggregate_id => {
+                            evolve(state, &r.event);
+                            *seq = r.sequence;
+                        }
+                        _ => {
+                            if let Some((id, state, seq)) = current.take() {
+                                pending.push(link_rows(&id, &state, seq));
+                            }
+                            let mut state = LinkState::default();
+                            evolve(&mut state, &r.event);
+                            current = Some((r.aggregate_id, state, r.sequence));
+                        }
+                    }
+                }
+                if pending.len() >= CHUNK {
+                    insert_link_views!(Db, tx, &pending);
+                    pending.clear();
+                }
+            }
+            if let Some((id, state, seq)) = current.take() {
+                pending.push(link_rows(&id, &state, seq));
+            }
+            insert_link_views!(Db, tx, &pending);
+            save_cursor!(tx, PROJECTOR, head);
+            tx.commit().await?;
+            Ok(replayed)
+        })
+    }
+
+    /// Reads every event of the log in order and folds each link, without writing anything:
+    /// how fast the log replays. Returns the number of events.
+    pub async fn replay_all(&self) -> Result<u64> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE (txid, global_position) > ($1, $2) \
+             ORDER BY txid, global_position LIMIT $3"
+        );
+        let mut states: std::collections::HashMap<String, LinkState> = Default::default();
+        let mut after = Cursor::default();
+        let mut n = 0u64;
+        loop {
+            let page: Vec<RawEvent> = on_db!(self, pool, _Db => {
+                sqlx::query_as(&sql)
+                    .bind(after.txid)
+                    .bind(after.position)
+                    .bind(PAGE)
+                    .fetch_all(pool)
+                    .await?
+            });
+            let Some(last) = page.last() else { break };
+            after = Cursor {
+                txid: last.txid,
+                position: last.global_position,
+            };
+            for raw in page {
+                let r = raw.decode()?;
+                n += 1;
+                if let AnyEvent::Link(e) = &r.event {
+                    evolve(states.entry(r.aggregate_id).or_default(), e);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The last event every reader can see for good.
+    async fn safe_head(&self) -> Result<Cursor> {
+        let safe = match self.inner.backend {
+            Backend::Postgres(_) => PG_SAFE,
+            Backend::Sqlite(_) => "TRUE",
+        };
+        let sql = format!(
+            "SELECT txid, global_position FROM events WHERE {safe} \
+             ORDER BY txid DESC, global_position DESC LIMIT 1"
+        );
+        let row: Option<(i64, i64)> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql).fetch_optional(pool).await?
+        });
+        Ok(row
+            .map(|(txid, position)| Cursor { txid, position })
+            .unwrap_or_default())
+    }
+
+    /// Every projection's rows, sorted (for invariant 6: rebuild gives exactly these).
+    pub async fn dump_projections(&self) -> Result<ProjectionDump> {
+        let links: Vec<LinkViewRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&format!("SELECT {LINK_VIEW_COLUMNS} FROM link_view ORDER BY link_id"))
+                .fetch_all(pool)
+                .await?
+        });
+        let conflicts: Vec<ConflictRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT link_id, project_id, CAST(conflict AS TEXT) AS conflict FROM conflict_view \
+                 ORDER BY link_id, conflict_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let queue: Vec<QueueRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT link_id, seq, due_at, attempts, CAST(intent AS TEXT) AS intent \
+                 FROM intent_queue ORDER BY link_id, intent_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(ProjectionDump {
+            links: links
+                .into_iter()
+                .map(LinkViewRow::into_view)
+                .collect::<Result<_>>()?,
+            conflicts: conflicts
+                .into_iter()
+                .map(|c| {
+                    Ok(ConflictView {
+                        link_id: c.link_id,
+                        project_id: c.project_id,
+                        conflict: serde_json::from_str(&c.conflict)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            queue: queue
+                .into_iter()
+                .map(QueueRow::into_queued)
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    async fn link_view_where(&self, column: &str, value: &str) -> Result<Option<LinkView>> {
+        let sql = format!(
+            "SELECT {LINK_VIEW_COLUMNS} FROM link_view WHERE {column} = $1 ORDER BY link_id LIMIT 1"
+        );
+        let row: Option<LinkViewRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql).bind(value).fetch_optional(pool).await?
+        });
+        row.map(LinkViewRow::into_view).transpose()
+    }
+
+    /// The link view of a link id.
+    pub async fn link_view(&self, link_id: &str) -> Result<Option<LinkView>> {
+        self.link_view_where("link_id", link_id).await
+    }
+
+    /// The link of a work item (the id map, Handoff → Jira).
+    pub async fn link_by_work_item(&self, work_item_id: &str) -> Result<Option<LinkView>> {
+        self.link_view_where("work_item_id", work_item_id).await
+    }
+
+    /// The link of a Jira issue id (the id map, Jira → Handoff).
+    pub async fn link_by_issue(&self, issue_id: &str) -> Result<Option<LinkView>> {
+        self.link_view_where("issue_id", issue_id).await
+    }
+
+    /// The links of a project with a given status, by link id.
+    pub async fn links_with_status(
+        &self,
+        project_id: &str,
+        status: LinkStatus,
+    ) -> Result<Vec<LinkView>> {
+        let sql = format!(
+            "SELECT {LINK_VIEW_COLUMNS} FROM link_view WHERE project_id = $1 AND status = $2 \
+             ORDER BY link_id"
+        );
+        let rows: Vec<LinkViewRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql)
+                .bind(project_id)
+                .bind(status.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(LinkViewRow::into_view).collect()
+    }
+
+    /// The conflict queue of a project, oldest first.
+    pub async fn conflicts(&self, project_id: &str) -> Result<Vec<ConflictView>> {
+        let rows: Vec<ConflictRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT link_id, project_id, CAST(conflict AS TEXT) AS conflict FROM conflict_view \
+                 WHERE project_id = $1 ORDER BY detected_at, link_id, conflict_id",
+            )
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|c| {
+                Ok(ConflictView {
+                    link_id: c.link_id,
+                    project_id: c.project_id,
+                    conflict: serde_json::from_str(&c.conflict)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sync statistics: links by status, open conflicts and intents, the last sync, and the
+    /// dispatch attempts of the `window_ms` before `now` by outcome, with their rates.
+    pub async fn stats(&self, now: Millis, window_ms: u64) -> Result<SyncStats> {
+        let by_status: Vec<(String, i64)> = on_db!(self, pool, _Db => {
+            sqlx::query_as("SELECT status, COUNT(*) FROM link_view GROUP BY status")
+                .fetch_all(pool)
+                .await?
+        });
+        let totals: (i64, i64, Option<i64>) = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(open_conflicts), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(open_intents), 0) AS BIGINT), MAX(last_synced_at) FROM link_view",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        let since = now.saturating_sub(window_ms.min(i64::MAX as u64) as i64);
+        let attempts: Vec<(String, i64)> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT outcome, COUNT(*) FROM sync_log WHERE started_at > $1 AND started_at <= $2 \
+                 GROUP BY outcome",
+            )
+            .bind(since)
+            .bind(now)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut stats = SyncStats {
+            open_conflicts: totals.0 as u64,
+            open_intents: totals.1 as u64,
+            last_sync_at: totals.2,
+            window_ms,
+            ..SyncStats::default()
+        };
+        for (status, n) in by_status {
+            let status: LinkStatus = serde_json::from_value(serde_json::Value::String(status))?;
+            stats.links_by_status.insert(status, n as u64);
+            stats.links += n as u64;
+        }
+        let mut total = 0u64;
+        for (outcome, n) in attempts {
+            if let Some(o) = AttemptOutcome::parse(&outcome) {
+                stats.attempts_by_outcome.insert(o, n as u64);
+                total += n as u64;
+            }
+        }
+        if window_ms > 0 {
+            stats.attempts_per_minute = total as f64 * 60_000.0 / window_ms as f64;
+        }
+        if total > 0 {
+            let ok = stats
+                .attempts_by_outcome
+                .get(&AttemptOutcome::Succeeded)
+                .copied()
+                .unwrap_or(0);
+            stats.success_rate = ok as f64 / total as f64;
+        }
+        Ok(stats)
+    }
+
+    // ----- the dispatch queue -----
+
+    /// Leases up to `limit` links that have a due intent and no live lease, for `lease_ms`,
+    /// to `owner`, and returns each link's first due intent (in the order the link emitted
+    /// them). One lease per link: no other worker gets an intent of a leased link until
+    /// [`Store::release`] or until the lease expires (`lease_until <= now`).
+    pub async fn lease_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<LeasedIntent>> {
+        let lease_until = now.saturating_add(lease_ms.min(i64::MAX as u64) as i64);
+        let lock = match self.inner.backend {
+            Backend::Postgres(_) => "FOR UPDATE OF v SKIP LOCKED",
+            Backend::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "WITH candidates AS (SELECT v.link_id FROM link_view v \
+               LEFT JOIN dispatch_leases l ON l.link_id = v.link_id \
+               WHERE v.next_due_at <= $1 AND (l.lease_until IS NULL OR l.lease_until <= $1) \
+               ORDER BY v.next_due_at, v.link_id LIMIT $2 {lock}) \
+             INSERT INTO dispatch_leases (link_id, owner, lease_until) \
+             SELECT link_id, $3, $4 FROM candidates WHERE TRUE \
+             ON CONFLICT (link_id) DO UPDATE SET owner = excluded.owner, \
+               lease_until = excluded.lease_until \
+             WHERE dispatch_leases.lease_until <= $1 \
+             RETURNING link_id"
+        );
+        let leased: Vec<(String,)> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql)
+                .bind(now)
+                .bind(i64::from(limit))
+                .bind(owner)
+                .bind(lease_until)
+                .fetch_all(pool)
+                .await?
+        });
+        let mut out = Vec::with_capacity(leased.len());
+        for (link_id,) in leased {
+            let row: Option<QueueRow> = on_db!(self, pool, _Db => {
+                sqlx::query_as(
+                    "SELECT link_id, seq, due_at, attempts, CAST(intent AS TEXT) AS intent \
+                     FROM intent_queue WHERE link_id = $1 AND due_at <= $2 ORDER BY seq LIMIT 1",
+                )
+                .bind(&link_id)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+            });
+            match row {
+                Some(row) => out.push(LeasedIntent {
+                    queued: row.into_queued()?,
+                    owner: owner.to_string(),
+                    lease_until,
+                }),
+                // The intent finished between the two statements: nothing to do on this link.
+                None => {
+                    self.release(&link_id, owner).await?;
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.queued.due_at, &a.queued.link_id).cmp(&(b.queued.due_at, &b.queued.link_id))
+        });
+        Ok(out)
+    }
+
+    /// Releases `owner`'s lease on a link; false when it did not hold one (it expired and
+    /// another worker took it).
+    pub async fn release(&self, link_id: &str, owner: &str) -> Result<bool> {
+        let n = on_db!(self, pool, _Db => {
+            sqlx::query("DELETE FROM dispatch_leases WHERE link_id = $1 AND owner = $2")
+                .bind(link_id)
+                .bind(owner)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    /// The open intents of a link in the dispatch queue, in the order it emitted them.
+    pub async fn queued_intents(&self, link_id: &str) -> Result<Vec<QueuedIntent>> {
+        let rows: Vec<QueueRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT link_id, seq, due_at, attempts, CAST(intent AS TEXT) AS intent \
+                 FROM intent_queue WHERE link_id = $1 ORDER BY seq",
+            )
+            .bind(link_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(QueueRow::into_queued).collect()
+    }
+
+    // ----- the webhook inbox -----
+
+    /// Puts a delivery in the inbox unless its delivery id is there already. Safe under
+    /// concurrent duplicates: exactly one of them is `Inserted`.
+    pub async fn inbox_insert(
+        &self,
+        delivery_id: &str,
+        source: Source,
+        body: &str,
+        received_at: Millis,
+    ) -> Result<InboxInsert> {
+        let n = on_db!(self, pool, _Db => {
+            sqlx::query(
+                "INSERT INTO inbox (delivery_id, source, body, received_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (delivery_id) DO NOTHING",
+            )
+            .bind(delivery_id)
+            .bind(source.as_str())
+            .bind(body)
+            .bind(received_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(if n > 0 {
+            InboxInsert::Inserted
+        } else {
+            InboxInsert::Duplicate
+        })
+    }
+
+    /// Marks a delivery processed, with what came of it.
+    pub async fn inbox_mark_processed(
+        &self,
+        delivery_id: &str,
+        outcome: &str,
+        at: Millis,
+    ) -> Result<()> {
+        on_db!(self, pool, _Db => {
+            sqlx::query("UPDATE inbox SET processed_at = $2, outcome = $3 WHERE delivery_id = $1")
+                .bind(delivery_id)
+                .bind(at)
+                .bind(outcome)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Deliveries received and not processed, oldest first (recovery after a crash).
+    pub async fn inbox_unprocessed(&self, limit: u32) -> Result<Vec<InboxEntry>> {
+        self.inbox_rows("WHERE processed_at IS NULL", limit).await
+    }
+
+    /// One delivery of the inbox.
+    pub async fn inbox_get(&self, delivery_id: &str) -> Result<Option<InboxEntry>> {
+        let rows: Vec<InboxRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT delivery_id, source, body, received_at, processed_at, outcome FROM inbox \
+                 WHERE delivery_id = $1",
+            )
+            .bind(delivery_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(inbox_entry).next().transpose()
+    }
+
+    async fn inbox_rows(&self, filter: &str, limit: u32) -> Result<Vec<InboxEntry>> {
+        let sql = format!(
+            "SELECT delivery_id, source, body, received_at, processed_at, outcome FROM inbox \
+             {filter} ORDER BY received_at, delivery_id LIMIT $1"
+        );
+        let rows: Vec<InboxRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(inbox_entry).collect()
+    }
+
+    /// Records a delivery refused before the inbox (bad signature, unparseable body, ...).
+    pub async fn inbox_reject(&self, rejected: &RejectedDelivery) -> Result<()> {
+        on_db!(self, pool, _Db => {
+            sqlx::query(
+                "INSERT INTO inbox_rejected (source, delivery_id, reason, body, received_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(rejected.source.as_str())
+            .bind(&rejected.delivery_id)
+            .bind(&rejected.reason)
+            .bind(&rejected.body)
+            .bind(rejected.received_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The most recent refused deliveries, newest first.
+    pub async fn rejected_deliveries(&self, limit: u32) -> Result<Vec<RejectedDelivery>> {
+        let rows: Vec<RejectedRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT source, delivery_id, reason, body, received_at FROM inbox_rejected \
+                 ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(RejectedDelivery {
+                    source: parse_source(&r.source)?,
+                    delivery_id: r.delivery_id,
+                    reason: r.reason,
+                    body: r.body,
+                    received_at: r.received_at,
+                })
+            })
+            .collect()
+    }
+
+    // ----- the sync log -----
+
+    /// Records one dispatch attempt.
+    pub async fn record_attempt(&self, a: &SyncAttempt) -> Result<()> {
+        on_db!(self, pool, _Db => {
+            sqlx::query(
+                "INSERT INTO sync_log (link_id, intent_id, direction, kind, started_at, \
+                 duration_ms, outcome, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&a.link_id)
+            .bind(&a.intent_id)
+            .bind(a.direction.to_string())
+            .bind(&a.kind)
+            .bind(a.started_at)
+            .bind(a.duration_ms.min(i64::MAX as u64) as i64)
+            .bind(a.outcome.as_str())
+            .bind(&a.error)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The attempts of a link, oldest first.
+    pub async fn sync_log(&self, link_id: &str) -> Result<Vec<SyncAttempt>> {
+        let rows: Vec<AttemptRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT link_id, intent_id, direction, kind, started_at, duration_ms, outcome, \
+                 error FROM sync_log WHERE link_id = $1 ORDER BY id",
+            )
+            .bind(link_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(SyncAttempt {
+                    direction: serde_json::from_value(serde_json::Value::String(r.direction))?,
+                    outcome: AttemptOutcome::parse(&r.outcome).ok_or_else(|| {
+                        StoreError::Serde(serde::de::Error::custom(format!(
+                            "unknown attempt outcome {:?}",
+                            r.outcome
+                        )))
+                    })?,
+                    link_id: r.link_id,
+                    intent_id: r.intent_id,
+                    kind: r.kind,
+                    started_at: r.started_at,
+                    duration_ms: r.duration_ms as u64,
+                    error: r.error,
+                })
+            })
+            .collect()
+    }
+}
+
+fn inbox_entry(r: InboxRow) -> Result<InboxEntry> {
+    Ok(InboxEntry {
+        source: parse_source(&r.source)?,
+        delivery_id: r.delivery_id,
+        body: r.body,
+        received_at: r.received_at,
+        processed_at: r.processed_at,
+        outcome: r.outcome,
+    })
+}
