@@ -472,9 +472,9 @@ fn observation_rules_table() {
                     vec![change("summary", t("A"), t("Same"))],
                 ),
             ],
-            then_types: &["field_echoed"],
+            then_types: &["field_echoed", "intent_superseded"],
             not_types: &["conflict_opened", "intent_emitted"],
-            then_status: LinkStatus::PendingPush,
+            then_status: LinkStatus::Synced,
         },
         Case {
             name: "transform failure is recorded, not propagated",

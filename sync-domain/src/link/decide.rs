@@ -195,6 +195,11 @@ impl Decider {
                         delivery_id,
                         at,
                     });
+                    if self.s.handoff_version == Some(observed.version) {
+                        // A read of the version we know releases writes held for it.
+                        self.unblock(Side::Handoff);
+                        self.flush();
+                    }
                     return Ok(());
                 }
                 self.observed_handoff(&observed, delivery_id);
@@ -221,10 +226,15 @@ impl Decider {
                         delivery_id,
                         at,
                     });
+                    // Its values are old, but its changelog may prove that a write of ours
+                    // overwrote an edit: that edit is kept as a conflict.
+                    self.detect_clobbers(&observed);
+                    self.flush();
                     return Ok(());
                 }
                 self.observed_jira(&observed, delivery_id);
-                let skip = self.detect_clobbers(&observed);
+                let mut skip = self.detect_clobbers(&observed);
+                skip.extend(self.pre_write_snapshots(&observed));
                 let values = self.jira_to_handoff_space(&observed.values);
                 self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
                 self.flush();
@@ -534,6 +544,11 @@ impl Decider {
     /// The observation rules of DESIGN.md §3 for one field.
     fn observe_field(&mut self, side: Side, m: &FieldMapping, v: Value, changed_at: Millis) {
         let name = m.handoff_field.as_str();
+        if self.batch.values().flatten().any(|w| w.field == name) {
+            // A write of this field was re-queued earlier in this command: make it a pending
+            // intent first, so the rules below see it.
+            self.flush();
+        }
         let f = self.field(name);
         // Echo: a write of ours, seen on the side it was written to. Never propagates back.
         if let Some(p) = f.pending(side).iter().find(|p| p.value == v) {
@@ -542,8 +557,9 @@ impl Decider {
                 side,
                 field: name.to_string(),
                 value: v,
-                intent_id,
+                intent_id: intent_id.clone(),
             });
+            self.withdraw_if_confirmed(&intent_id);
             self.maybe_converged(name);
             return;
         }
@@ -574,9 +590,9 @@ impl Decider {
             });
             return;
         }
-        if first_sight && !f.pending(side).is_empty() {
-            // The first value seen of a side we are still writing (e.g. the initial status of
-            // an issue we just created): not a person's edit.
+        if first_sight && side == Side::Jira && m.is_jira_status() && !f.pending(side).is_empty() {
+            // The initial status of an issue we just created, seen before our transition
+            // lands: Jira's workflow set it, not a person.
             return;
         }
         if !m.direction.carries_from(side) {
@@ -641,6 +657,9 @@ impl Decider {
 
     fn maybe_converged(&mut self, field: &str) {
         let f = self.field(field);
+        if self.batch.values().flatten().any(|w| w.field == field) {
+            return; // writes decided in this command are still on their way
+        }
         if f.handoff == f.jira
             && f.pending_handoff.is_empty()
             && f.pending_jira.is_empty()
@@ -769,6 +788,20 @@ impl Decider {
             self.maybe_converged(&m.handoff_field);
             return;
         }
+        self.conflict_with(m, ancestor, handoff, jira, kind, Vec::new());
+    }
+
+    /// Opens a conflict; the field's policy settles it at once unless it is `manual` (or a
+    /// text merge that overlaps).
+    fn conflict_with(
+        &mut self,
+        m: &FieldMapping,
+        ancestor: Value,
+        handoff: Value,
+        jira: Value,
+        kind: ConflictKind,
+        lost: Vec<Value>,
+    ) {
         let f = self.field(&m.handoff_field);
         self.supersede_field(&m.handoff_field, Side::Handoff);
         self.supersede_field(&m.handoff_field, Side::Jira);
@@ -780,6 +813,7 @@ impl Decider {
             base: ancestor.clone(),
             handoff: handoff.clone(),
             jira: jira.clone(),
+            lost,
             detected_at: self.at,
         };
         self.emit(LinkEvent::ConflictOpened { conflict });
@@ -981,67 +1015,136 @@ impl Decider {
         for c in &o.changes {
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
-                let Some(u) = f.unechoed_jira.clone() else {
-                    continue;
-                };
                 let conv = |v: &Option<Value>| {
                     v.as_ref()
                         .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
                 };
                 let (from, to) = (conv(&c.from), conv(&c.to));
+                if let Some(p) = f
+                    .pending_jira
+                    .iter()
+                    .find(|p| Some(&p.value) == to.as_ref())
+                    .cloned()
+                {
+                    // The webhook of a write still in flight (its response may be lost).
+                    if let Some(lost) = from.filter(|fr| fr != &p.prior && fr != &p.value) {
+                        self.emit(LinkEvent::FieldEchoed {
+                            side: Side::Jira,
+                            field: m.handoff_field.clone(),
+                            value: p.value.clone(),
+                            intent_id: p.intent_id.clone(),
+                        });
+                        self.withdraw_if_confirmed(&p.intent_id);
+                        skip.insert(m.handoff_field.clone());
+                        self.report_clobber(m, lost, p.prior.clone(), p.value.clone());
+                    }
+                    continue;
+                }
+                let Some(u) = f.unechoed_jira.clone() else {
+                    continue;
+                };
                 let lost = if to.as_ref() == Some(&u.value) {
                     // The webhook of our own write.
-                    self.emit(LinkEvent::FieldEchoed {
-                        side: Side::Jira,
+                    self.emit(LinkEvent::JiraWriteSettled {
                         field: m.handoff_field.clone(),
-                        value: u.value.clone(),
                         intent_id: u.intent_id.clone(),
                     });
                     from.filter(|fr| fr != &u.prior && fr != &u.value)
                 } else if from.as_ref() == Some(&u.prior) && u.prior != u.value {
-                    // An edit made before our write landed, delivered after it.
+                    // An edit made before our write landed, delivered after it. Reported
+                    // now; our write's own webhook will have nothing more to tell.
                     skip.insert(m.handoff_field.clone());
+                    self.emit(LinkEvent::JiraWriteSettled {
+                        field: m.handoff_field.clone(),
+                        intent_id: u.intent_id.clone(),
+                    });
                     to
                 } else {
                     if from.as_ref() == Some(&u.value) {
                         // An edit made after our write: ordinary; our write is settled.
-                        self.emit(LinkEvent::FieldEchoed {
-                            side: Side::Jira,
+                        self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
-                            value: u.value.clone(),
                             intent_id: u.intent_id.clone(),
                         });
                     }
                     None
                 };
                 if let Some(lost) = lost {
-                    if self
-                        .clobbers_reported
-                        .insert((m.handoff_field.clone(), lost.clone()))
-                    {
-                        let f = self.field(&m.handoff_field);
-                        if let Some(cid) = f.conflict.clone() {
-                            self.emit(LinkEvent::ConflictUpdated {
-                                conflict_id: cid,
-                                side: Side::Jira,
-                                value: lost,
-                            });
-                        } else {
-                            let current = f.handoff.clone();
-                            self.conflict(
-                                m,
-                                u.prior.clone(),
-                                Side::Jira,
-                                lost,
-                                current,
-                                ConflictKind::Clobbered,
-                            );
-                        }
-                    }
+                    self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
                 }
             }
         }
         skip
+    }
+
+    /// Fields whose value in a webhook's issue snapshot predates a write of ours: the snapshot
+    /// shows what the field held before our write, and its changelog does not mention the
+    /// field. Jira has no version on the response to an edit (Data Center), so such a webhook
+    /// cannot be recognised as stale by version alone.
+    fn pre_write_snapshots(&self, o: &JiraObservation) -> BTreeSet<String> {
+        let mut skip = BTreeSet::new();
+        if o.changes.is_empty() {
+            return skip; // a plain read of the issue is current
+        }
+        for m in self.mapping().fields {
+            let f = self.field(&m.handoff_field);
+            let Some(u) = &f.unechoed_jira else { continue };
+            if o.changes.iter().any(|c| c.jira_field == m.jira_field) {
+                continue;
+            }
+            let v = o
+                .values
+                .get(&m.jira_field)
+                .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok());
+            if v.as_ref() == Some(&u.prior) && u.prior != u.value {
+                skip.insert(m.handoff_field.clone());
+            }
+        }
+        skip
+    }
+
+    /// An edit on Jira that our write (`written`) overwrote becomes a conflict, or joins the
+    /// open one. When Jira still holds our write, the lost value stands for Jira's side; when
+    /// a person has edited Jira since, Jira's side is that newer value and the lost one is
+    /// kept in the conflict's `lost` list.
+    fn report_clobber(&mut self, m: &FieldMapping, lost: Value, prior: Value, written: Value) {
+        if !self
+            .clobbers_reported
+            .insert((m.handoff_field.clone(), lost.clone()))
+        {
+            return;
+        }
+        let f = self.field(&m.handoff_field);
+        if let Some(cid) = f.conflict.clone() {
+            self.emit(LinkEvent::ConflictLostValue {
+                conflict_id: cid,
+                value: lost,
+            });
+            return;
+        }
+        let jira_side = if f.jira == written { lost.clone() } else { f.jira.clone() };
+        let current = f.handoff.clone();
+        self.conflict_with(m, prior, current, jira_side, ConflictKind::Clobbered, vec![lost]);
+    }
+
+    /// An intent whose every write has been seen landed needs no retry.
+    fn withdraw_if_confirmed(&mut self, intent_id: &str) {
+        let still_pending = self.s.fields.values().any(|f| {
+            f.pending_handoff
+                .iter()
+                .chain(&f.pending_jira)
+                .any(|p| p.intent_id == intent_id)
+        });
+        let is_open = self
+            .s
+            .intents
+            .get(intent_id)
+            .is_some_and(|o| !o.intent.writes.is_empty());
+        if is_open && !still_pending {
+            self.emit(LinkEvent::IntentSuperseded {
+                intent_id: intent_id.to_string(),
+            });
+        }
     }
 
     fn dispatch_succeeded(
@@ -1140,10 +1243,24 @@ impl Decider {
                     ) as i64),
                 });
             }
-            ErrorClass::VersionConflict => self.emit(LinkEvent::IntentBlocked {
-                intent_id: intent_id.to_string(),
-                message,
-            }),
+            ErrorClass::VersionConflict => {
+                let expected = match self.s.intents.get(intent_id).map(|o| &o.intent.action) {
+                    Some(IntentAction::UpdateHandoffFields {
+                        expected_version, ..
+                    }) => *expected_version,
+                    _ => None,
+                };
+                self.emit(LinkEvent::IntentBlocked {
+                    intent_id: intent_id.to_string(),
+                    message,
+                });
+                if self.s.handoff_version > expected {
+                    // The link already knows a newer version than the write expected: its
+                    // state reflects it, so the write is decided again at once.
+                    self.reissue(intent_id);
+                    self.flush();
+                }
+            }
             ErrorClass::Retryable { .. } => self.emit(LinkEvent::IntentGaveUp {
                 intent_id: intent_id.to_string(),
                 reason: format!("gave up after {attempt} attempts: {message}"),

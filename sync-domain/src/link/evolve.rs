@@ -222,6 +222,18 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
+        LinkEvent::ConflictLostValue { conflict_id, value } => {
+            if let Some(c) = s.conflicts.get_mut(conflict_id) {
+                c.lost.push(value.clone());
+            }
+        }
+        LinkEvent::JiraWriteSettled { field, intent_id } => {
+            if let Some(f) = s.fields.get_mut(field) {
+                if f.unechoed_jira.as_ref().is_some_and(|u| &u.intent_id == intent_id) {
+                    f.unechoed_jira = None;
+                }
+            }
+        }
         LinkEvent::ConflictResolved {
             conflict_id, field, ..
         } => {

@@ -546,6 +546,9 @@ pub struct Conflict {
     pub handoff: Value,
     /// Jira's value in Handoff space (kept current while the conflict is open).
     pub jira: Value,
+    /// Edits on Jira that a write of ours overwrote, kept so they are not lost.
+    #[serde(default)]
+    pub lost: Vec<Value>,
     /// When it was detected.
     pub detected_at: Millis,
 }
@@ -732,6 +735,21 @@ pub enum LinkEvent {
         /// The new value (Handoff space).
         value: Value,
     },
+    /// Another overwritten Jira edit joined an open conflict.
+    ConflictLostValue {
+        /// The conflict.
+        conflict_id: String,
+        /// The overwritten value (Handoff space).
+        value: Value,
+    },
+    /// A write of ours to Jira was seen in Jira's changelog (or is moot): nothing more to
+    /// check it against.
+    JiraWriteSettled {
+        /// The Handoff field.
+        field: String,
+        /// The intent that wrote it.
+        intent_id: String,
+    },
     /// A conflict was settled.
     ConflictResolved {
         /// The conflict.
@@ -821,6 +839,8 @@ impl LinkEvent {
             LinkEvent::ConflictOpened { .. } => "conflict_opened",
             LinkEvent::ConflictUpdated { .. } => "conflict_updated",
             LinkEvent::ConflictResolved { .. } => "conflict_resolved",
+            LinkEvent::ConflictLostValue { .. } => "conflict_lost_value",
+            LinkEvent::JiraWriteSettled { .. } => "jira_write_settled",
             LinkEvent::CommentObserved { .. } => "comment_observed",
             LinkEvent::CommentMirrored { .. } => "comment_mirrored",
             LinkEvent::IdentityUpdated { .. } => "identity_updated",
