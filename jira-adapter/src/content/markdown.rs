@@ -518,9 +518,17 @@ fn render_item(body: &[Block], marker: &str) -> String {
     for (k, b) in body.iter().enumerate() {
         let r = render_blocks(std::slice::from_ref(b));
         if k > 0 {
-            let tight = matches!(body[k - 1], Block::Paragraph(_))
-                && matches!(b, Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_))
-                && k == 1;
+            // Only a list that can interrupt a paragraph (non-empty first item, ordered
+            // starting at 1) may follow it without a blank line.
+            let can_interrupt = match b {
+                Block::Bullet(items) => items.first().is_some_and(|i| !i.is_empty()),
+                Block::Ordered(start, items) => {
+                    *start == 1 && items.first().is_some_and(|i| !i.is_empty())
+                }
+                Block::Tasks(_) => true,
+                _ => false,
+            };
+            let tight = matches!(body[k - 1], Block::Paragraph(_)) && can_interrupt && k == 1;
             s.push_str(if tight { "\n" } else { "\n\n" });
         }
         s.push_str(&r);

@@ -138,6 +138,10 @@ fn list_marker(t: &str) -> Option<(&str, &str)> {
         return None;
     }
     let rest = &t[end..];
+    if rest.is_empty() && !t.contains('-') {
+        // An empty item: the markers alone.
+        return Some((t, ""));
+    }
     if !rest.starts_with(' ') {
         return None;
     }
