@@ -668,6 +668,7 @@ impl World {
             }
             other => panic!("the model does not expect {other:?}"),
         };
+        let returned_issue = versioned && matches!(intent.action, IntentAction::UpdateJiraFields { .. });
         let cmd_id = self.next_cmd("ok");
         if matches!(fault, Fault::After) {
             self.exec(LinkCommand::DispatchFailed {
@@ -688,6 +689,33 @@ impl World {
                 outcome,
                 at,
             });
+            if returned_issue {
+                // Cloud's edit with `returnIssue`: the issue as it is after the edit.
+                let o = JiraObservation {
+                    version: JiraVersion {
+                        updated_ms: self.jira.changelog.last().map_or(0, |c| c.0),
+                        changelog_id: 0,
+                    },
+                    key: None,
+                    values: self
+                        .jira
+                        .values
+                        .iter()
+                        .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
+                        .collect(),
+                    changes: Vec::new(),
+                    actor: None,
+                };
+                let cmd_id = self.next_cmd("ri");
+                if self.state.jira_version.is_none_or(|v| o.version > v) {
+                    self.exec(LinkCommand::ObserveJira {
+                        cmd_id,
+                        observed: o,
+                        delivery_id: None,
+                        at,
+                    });
+                }
+            }
         }
         true
     }
@@ -851,7 +879,9 @@ impl World {
                 }
                 LinkEvent::ConflictLostValue { conflict_id, value } => {
                     let field = self.log.iter().find_map(|e| match e {
-                        LinkEvent::ConflictOpened { conflict } if &conflict.id == conflict_id => Some(conflict.field.clone()),
+                        LinkEvent::ConflictOpened { conflict } if &conflict.id == conflict_id => {
+                            Some(conflict.field.clone())
+                        }
                         _ => None,
                     });
                     if let Some(f) = field {
@@ -954,7 +984,15 @@ impl World {
     /// With `MODEL_TRACE=path`, writes the whole event log of a failing case there.
     fn dump(&self) {
         if let Ok(path) = std::env::var("MODEL_TRACE") {
-            let all: Vec<String> = self.log.iter().map(|e| format!("{e:?}")).collect();
+            let mut all: Vec<String> = self.log.iter().map(|e| format!("{e:?}")).collect();
+            all.push("---- jira changelog".into());
+            all.extend(self.jira.changelog.iter().map(|c| format!("{c:?}")));
+            all.push("---- edits".into());
+            all.extend(
+                self.edits
+                    .iter()
+                    .map(|e| format!("#{} {} {} {}", e.id, e.side, e.field, e.value)),
+            );
             let _ = std::fs::write(path, all.join("\n"));
         }
     }

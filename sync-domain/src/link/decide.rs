@@ -21,7 +21,6 @@ pub fn decide(state: &LinkState, cmd: LinkCommand) -> Result<Vec<LinkEvent>, Dom
         n: 0,
         at: 0,
         batch: BTreeMap::new(),
-        clobbers_reported: BTreeSet::new(),
     };
     d.run(cmd)?;
     Ok(d.events)
@@ -35,7 +34,6 @@ struct Decider {
     at: Millis,
     /// Writes decided in this command, per target side, flushed into intents at the end.
     batch: BTreeMap<Side, Vec<FieldWrite>>,
-    clobbers_reported: BTreeSet<(String, Value)>,
 }
 
 fn mapping_of(s: &LinkState) -> ProjectMapping {
@@ -1027,50 +1025,50 @@ impl Decider {
                     .cloned()
                 {
                     // The webhook of a write still in flight (its response may be lost).
-                    if let Some(lost) = from.filter(|fr| fr != &p.prior && fr != &p.value) {
-                        self.emit(LinkEvent::FieldEchoed {
-                            side: Side::Jira,
-                            field: m.handoff_field.clone(),
-                            value: p.value.clone(),
-                            intent_id: p.intent_id.clone(),
-                        });
-                        self.withdraw_if_confirmed(&p.intent_id);
+                    // Seen in the changelog: confirmed and settled in one go.
+                    self.emit(LinkEvent::FieldEchoed {
+                        side: Side::Jira,
+                        field: m.handoff_field.clone(),
+                        value: p.value.clone(),
+                        intent_id: p.intent_id.clone(),
+                    });
+                    self.emit(LinkEvent::JiraWriteSettled {
+                        field: m.handoff_field.clone(),
+                        intent_id: p.intent_id.clone(),
+                    });
+                    self.withdraw_if_confirmed(&p.intent_id);
+                    let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
+                    if let Some(lost) = from.filter(|fr| fr != &p.prior && fr != &p.value && !ours(fr)) {
                         skip.insert(m.handoff_field.clone());
                         self.report_clobber(m, lost, p.prior.clone(), p.value.clone());
                     }
                     continue;
                 }
-                let Some(u) = f.unechoed_jira.clone() else {
-                    continue;
-                };
-                let lost = if to.as_ref() == Some(&u.value) {
-                    // The webhook of our own write.
+                if let Some(u) = f.unechoed_jira.iter().find(|u| to.as_ref() == Some(&u.value)) {
+                    // The webhook of one of our writes: its `from` is what Jira held just
+                    // before; anything but what we believed (or an earlier write of ours) was
+                    // a person's edit that our write overwrote.
+                    let u = u.clone();
                     self.emit(LinkEvent::JiraWriteSettled {
                         field: m.handoff_field.clone(),
                         intent_id: u.intent_id.clone(),
                     });
-                    from.filter(|fr| fr != &u.prior && fr != &u.value)
-                } else if from.as_ref() == Some(&u.prior) && u.prior != u.value {
-                    // An edit made before our write landed, delivered after it. Reported
-                    // now; our write's own webhook will have nothing more to tell.
-                    skip.insert(m.handoff_field.clone());
-                    self.emit(LinkEvent::JiraWriteSettled {
-                        field: m.handoff_field.clone(),
-                        intent_id: u.intent_id.clone(),
-                    });
-                    to
-                } else {
-                    if from.as_ref() == Some(&u.value) {
-                        // An edit made after our write: ordinary; our write is settled.
-                        self.emit(LinkEvent::JiraWriteSettled {
-                            field: m.handoff_field.clone(),
-                            intent_id: u.intent_id.clone(),
-                        });
+                    let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
+                    if let Some(lost) = from.filter(|fr| fr != &u.prior && !ours(fr)) {
+                        self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
                     }
-                    None
-                };
-                if let Some(lost) = lost {
-                    self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
+                } else if let Some(u) = f
+                    .unechoed_jira
+                    .iter()
+                    .find(|u| from.as_ref() == Some(&u.prior) && u.prior != u.value)
+                {
+                    // An edit made on the state before one of our writes, delivered after it:
+                    // our write overwrote it. Its value is not Jira's current one.
+                    let u = u.clone();
+                    skip.insert(m.handoff_field.clone());
+                    if let Some(lost) = to {
+                        self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
+                    }
                 }
             }
         }
@@ -1088,7 +1086,9 @@ impl Decider {
         }
         for m in self.mapping().fields {
             let f = self.field(&m.handoff_field);
-            let Some(u) = &f.unechoed_jira else { continue };
+            let Some(u) = f.unechoed_jira.last() else {
+                continue;
+            };
             if o.changes.iter().any(|c| c.jira_field == m.jira_field) {
                 continue;
             }
@@ -1108,13 +1108,10 @@ impl Decider {
     /// a person has edited Jira since, Jira's side is that newer value and the lost one is
     /// kept in the conflict's `lost` list.
     fn report_clobber(&mut self, m: &FieldMapping, lost: Value, prior: Value, written: Value) {
-        if !self
-            .clobbers_reported
-            .insert((m.handoff_field.clone(), lost.clone()))
-        {
+        let f = self.field(&m.handoff_field);
+        if f.reported_lost.contains(&lost) {
             return;
         }
-        let f = self.field(&m.handoff_field);
         if let Some(cid) = f.conflict.clone() {
             self.emit(LinkEvent::ConflictLostValue {
                 conflict_id: cid,
@@ -1122,9 +1119,21 @@ impl Decider {
             });
             return;
         }
-        let jira_side = if f.jira == written { lost.clone() } else { f.jira.clone() };
-        let current = f.handoff.clone();
-        self.conflict_with(m, prior, current, jira_side, ConflictKind::Clobbered, vec![lost]);
+        let jira_side = if f.jira == written {
+            lost.clone()
+        } else {
+            f.jira.clone()
+        };
+        // Handoff's side is what it holds or is being brought to (a resolution in flight).
+        let current = f.effective(Side::Handoff).clone();
+        self.conflict_with(
+            m,
+            prior,
+            current,
+            jira_side,
+            ConflictKind::Clobbered,
+            vec![lost],
+        );
     }
 
     /// An intent whose every write has been seen landed needs no retry.

@@ -4,6 +4,9 @@ use super::types::*;
 use crate::mapping::Side;
 use crate::value::Value;
 
+/// How many of a field's writes to Jira are remembered until their webhooks are seen.
+const UNECHOED_KEPT: usize = 16;
+
 fn pending_mut(f: &mut FieldState, side: Side) -> &mut Vec<PendingWrite> {
     match side {
         Side::Handoff => &mut f.pending_handoff,
@@ -31,6 +34,15 @@ fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
     if let Some(i) = p.iter().position(|w| w.intent_id == intent_id) {
         p.drain(..=i);
     }
+}
+
+fn remember_unechoed(f: &mut FieldState, w: PendingWrite) {
+    if f.unechoed_jira.iter().any(|u| u.intent_id == w.intent_id) {
+        return;
+    }
+    f.unechoed_jira.push(w);
+    let excess = f.unechoed_jira.len().saturating_sub(UNECHOED_KEPT);
+    f.unechoed_jira.drain(..excess);
 }
 
 /// Applies one event to the state.
@@ -85,14 +97,15 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         } => {
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
-            confirm_pending(f, *side, intent_id);
-            if *side == Side::Jira
-                && f.unechoed_jira
-                    .as_ref()
-                    .is_some_and(|u| &u.intent_id == intent_id)
-            {
-                f.unechoed_jira = None;
+            if *side == Side::Jira {
+                // Seen landed, but its changelog entry (which tells what it overwrote) may
+                // still come: remember it until then.
+                if let Some(p) = f.pending_jira.iter().find(|p| &p.intent_id == intent_id) {
+                    let p = p.clone();
+                    remember_unechoed(f, p);
+                }
             }
+            confirm_pending(f, *side, intent_id);
         }
         LinkEvent::FieldConverged { field, value }
         | LinkEvent::FieldTargeted { field, value, .. } => {
@@ -133,23 +146,23 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     confirm_pending(f, side, intent_id);
                     set_last(f, side, w.value.clone());
                     if side == Side::Jira {
-                        f.unechoed_jira = Some(PendingWrite {
-                            intent_id: intent_id.clone(),
-                            value: w.value.clone(),
-                            prior: w.prior.clone(),
-                        });
+                        remember_unechoed(
+                            f,
+                            PendingWrite {
+                                intent_id: intent_id.clone(),
+                                value: w.value.clone(),
+                                prior: w.prior.clone(),
+                            },
+                        );
                     }
                 }
             }
             match outcome {
-                DispatchOutcome::JiraIssueCreated { issue, version } => {
+                // A Jira version in a dispatch result is not taken as the link's Jira version:
+                // it would make unseen edits of other fields look stale. The runtime feeds
+                // the issue returned by the edit (Cloud `returnIssue`) as an observation.
+                DispatchOutcome::JiraIssueCreated { issue, .. } => {
                     s.issue = Some(issue.clone());
-                    if let Some(v) = version {
-                        s.jira_version = Some(s.jira_version.map_or(*v, |x| x.max(*v)));
-                    }
-                }
-                DispatchOutcome::JiraUpdated { version: Some(v) } => {
-                    s.jira_version = Some(s.jira_version.map_or(*v, |x| x.max(*v)));
                 }
                 DispatchOutcome::HandoffItemCreated {
                     work_item_id,
@@ -163,7 +176,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     s.handoff_version =
                         Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
                 }
-                DispatchOutcome::JiraUpdated { version: None }
+                DispatchOutcome::JiraUpdated { .. }
                 | DispatchOutcome::CommentWritten { .. } => {}
             }
             s.last_synced_at = Some(*at);
@@ -225,13 +238,14 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         LinkEvent::ConflictLostValue { conflict_id, value } => {
             if let Some(c) = s.conflicts.get_mut(conflict_id) {
                 c.lost.push(value.clone());
+                if let Some(f) = s.fields.get_mut(&c.field) {
+                    f.reported_lost.push(value.clone());
+                }
             }
         }
         LinkEvent::JiraWriteSettled { field, intent_id } => {
             if let Some(f) = s.fields.get_mut(field) {
-                if f.unechoed_jira.as_ref().is_some_and(|u| &u.intent_id == intent_id) {
-                    f.unechoed_jira = None;
-                }
+                f.unechoed_jira.retain(|u| &u.intent_id != intent_id);
             }
         }
         LinkEvent::ConflictResolved {

@@ -113,7 +113,8 @@ pub enum DispatchOutcome {
     },
     /// Jira fields were written or a transition done.
     JiraUpdated {
-        /// The issue's version afterwards, when known.
+        /// The issue's version afterwards, when known (for the record; the issue the edit
+        /// returned is fed to the link as an observation of its own).
         version: Option<JiraVersion>,
     },
     /// The Handoff item exists (created now, or found by its marker).
@@ -874,9 +875,12 @@ pub struct FieldState {
     pub pending_handoff: Vec<PendingWrite>,
     /// Writes to Jira not yet confirmed, oldest first.
     pub pending_jira: Vec<PendingWrite>,
-    /// The last write to Jira that succeeded and whose webhook has not been seen yet: kept to
-    /// find edits it overwrote (Jira has no conditional update).
-    pub unechoed_jira: Option<PendingWrite>,
+    /// Writes to Jira that succeeded and whose webhooks have not been seen yet, oldest first
+    /// (the last 16): kept to find edits they overwrote (Jira has no conditional update).
+    pub unechoed_jira: Vec<PendingWrite>,
+    /// Overwritten Jira edits already recorded in a conflict, so a later webhook telling the
+    /// same loss does not record it twice.
+    pub reported_lost: Vec<Value>,
     /// The open conflict on this field.
     pub conflict: Option<String>,
     /// Whether Handoff's value has been seen (or written by us) at least once.
