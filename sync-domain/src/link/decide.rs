@@ -561,6 +561,32 @@ impl Decider {
             self.maybe_converged(name);
             return;
         }
+        if side == Side::Jira
+            && &v != f.last(side)
+            && f.unechoed_jira.iter().any(|u| u.value == v)
+            && f.conflict.is_none()
+        {
+            // A write of ours that was withdrawn after an attempt with an unknown outcome has
+            // landed after all: not a person's edit. Jira is brought back to the target.
+            let intent_id = f
+                .unechoed_jira
+                .iter()
+                .rev()
+                .find(|u| u.value == v)
+                .map(|u| u.intent_id.clone())
+                .unwrap_or_default();
+            self.emit(LinkEvent::FieldEchoed {
+                side,
+                field: name.to_string(),
+                value: v.clone(),
+                intent_id,
+            });
+            if f.pending(side).is_empty() && v != f.base && m.direction.writes(side) {
+                self.queue(side, name, f.base.clone(), v);
+            }
+            self.maybe_converged(name);
+            return;
+        }
         if &v == f.last(side) {
             if !f.seen(side) {
                 // The first value seen of this side equals what we assumed: record the sight.
@@ -1044,11 +1070,19 @@ impl Decider {
                     }
                     continue;
                 }
-                if let Some(u) = f.unechoed_jira.iter().find(|u| to.as_ref() == Some(&u.value)) {
+                if let Some(pos) = f
+                    .unechoed_jira
+                    .iter()
+                    .position(|u| to.as_ref() == Some(&u.value))
+                {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
                     // a person's edit that our write overwrote.
-                    let u = u.clone();
+                    let u = f.unechoed_jira[pos].clone();
+                    if pos + 1 < f.unechoed_jira.len() {
+                        // A later write of ours has landed since: this snapshot is older.
+                        skip.insert(m.handoff_field.clone());
+                    }
                     self.emit(LinkEvent::JiraWriteSettled {
                         field: m.handoff_field.clone(),
                         intent_id: u.intent_id.clone(),
@@ -1060,7 +1094,7 @@ impl Decider {
                 } else if let Some(u) = f
                     .unechoed_jira
                     .iter()
-                    .find(|u| from.as_ref() == Some(&u.prior) && u.prior != u.value)
+                    .find(|u| u.landed && from.as_ref() == Some(&u.prior) && u.prior != u.value)
                 {
                     // An edit made on the state before one of our writes, delivered after it:
                     // our write overwrote it. Its value is not Jira's current one.
@@ -1086,7 +1120,7 @@ impl Decider {
         }
         for m in self.mapping().fields {
             let f = self.field(&m.handoff_field);
-            let Some(u) = f.unechoed_jira.last() else {
+            let Some(u) = f.unechoed_jira.last().filter(|u| u.landed) else {
                 continue;
             };
             if o.changes.iter().any(|c| c.jira_field == m.jira_field) {

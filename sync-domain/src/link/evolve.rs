@@ -37,7 +37,8 @@ fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
 }
 
 fn remember_unechoed(f: &mut FieldState, w: PendingWrite) {
-    if f.unechoed_jira.iter().any(|u| u.intent_id == w.intent_id) {
+    if let Some(u) = f.unechoed_jira.iter_mut().find(|u| u.intent_id == w.intent_id) {
+        u.landed |= w.landed;
         return;
     }
     f.unechoed_jira.push(w);
@@ -101,7 +102,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 // Seen landed, but its changelog entry (which tells what it overwrote) may
                 // still come: remember it until then.
                 if let Some(p) = f.pending_jira.iter().find(|p| &p.intent_id == intent_id) {
-                    let p = p.clone();
+                    let p = PendingWrite {
+                        landed: true,
+                        ..p.clone()
+                    };
                     remember_unechoed(f, p);
                 }
             }
@@ -116,6 +120,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             for w in &intent.writes {
                 let f = s.fields.entry(w.field.clone()).or_default();
                 pending_mut(f, side).push(PendingWrite {
+                    landed: false,
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -149,6 +154,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                         remember_unechoed(
                             f,
                             PendingWrite {
+                                landed: true,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -211,9 +217,23 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         LinkEvent::IntentSuperseded { intent_id } => {
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
+                // An attempt whose outcome is unknown (a timeout) may still have landed.
+                let attempted = !matches!(open.state, IntentState::Open { attempts: 0, .. });
                 for w in &open.intent.writes {
                     if let Some(f) = s.fields.get_mut(&w.field) {
+                        let was_pending = f.pending(side).iter().any(|p| &p.intent_id == intent_id);
                         pending_mut(f, side).retain(|p| &p.intent_id != intent_id);
+                        if side == Side::Jira && attempted && was_pending {
+                            remember_unechoed(
+                                f,
+                                PendingWrite {
+                                    landed: false,
+                                    intent_id: intent_id.clone(),
+                                    value: w.value.clone(),
+                                    prior: w.prior.clone(),
+                                },
+                            );
+                        }
                     }
                 }
             }

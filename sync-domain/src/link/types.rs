@@ -892,6 +892,10 @@ pub struct FieldState {
 /// A write the engine asked for and has not seen confirmed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingWrite {
+    /// Whether the write is known to have landed (its success or its echo was seen); a write
+    /// withdrawn after an attempt with an unknown outcome may or may not have.
+    #[serde(default)]
+    pub landed: bool,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
