@@ -728,13 +728,26 @@ impl Decider {
                 // A create stays; its value for this field is corrected once the record exists.
                 continue;
             }
+            // Only a write that is still the newest for its field is queued again; an older
+            // one would undo a newer decision.
+            let again: Vec<FieldWrite> = open
+                .intent
+                .writes
+                .into_iter()
+                .filter(|w| {
+                    w.field != field
+                        && self
+                            .field(&w.field)
+                            .pending(side)
+                            .last()
+                            .is_some_and(|p| p.intent_id == id)
+                })
+                .collect();
             self.emit(LinkEvent::IntentSuperseded {
                 intent_id: id.clone(),
             });
-            for w in open.intent.writes {
-                if w.field != field {
-                    self.queue(side, &w.field, w.value, w.prior);
-                }
+            for w in again {
+                self.queue(side, &w.field, w.value, w.prior);
             }
         }
     }
