@@ -1133,17 +1133,22 @@ impl Decider {
         }
         for m in self.mapping().fields {
             let f = self.field(&m.handoff_field);
-            let Some(u) = f.unechoed_jira.last().filter(|u| u.landed) else {
-                continue;
-            };
             if o.changes.iter().any(|c| c.jira_field == m.jira_field) {
                 continue;
             }
-            let v = o
+            let Some(v) = o
                 .values
                 .get(&m.jira_field)
-                .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok());
-            if v.as_ref() == Some(&u.prior) && u.prior != u.value {
+                .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
+            else {
+                continue;
+            };
+            // A value Jira held before a landed write of ours whose own webhook we have not
+            // seen: what the field held before it, or an edit it is known to have overwritten.
+            let before_our_write = f.unechoed_jira.iter().any(|u| {
+                u.landed && u.value != v && (u.prior == v || f.reported_lost.contains(&v))
+            });
+            if before_our_write {
                 skip.insert(m.handoff_field.clone());
             }
         }

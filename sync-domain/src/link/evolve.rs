@@ -239,8 +239,9 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
         }
         LinkEvent::ConflictOpened { conflict } => {
-            s.fields.entry(conflict.field.clone()).or_default().conflict =
-                Some(conflict.id.clone());
+            let f = s.fields.entry(conflict.field.clone()).or_default();
+            f.conflict = Some(conflict.id.clone());
+            f.reported_lost.extend(conflict.lost.iter().cloned());
             s.conflicts.insert(conflict.id.clone(), conflict.clone());
         }
         LinkEvent::ConflictUpdated {
