@@ -668,7 +668,8 @@ impl World {
             }
             other => panic!("the model does not expect {other:?}"),
         };
-        let returned_issue = versioned && matches!(intent.action, IntentAction::UpdateJiraFields { .. });
+        let returned_issue =
+            versioned && matches!(intent.action, IntentAction::UpdateJiraFields { .. });
         let cmd_id = self.next_cmd("ok");
         if matches!(fault, Fault::After) {
             self.exec(LinkCommand::DispatchFailed {

@@ -1077,7 +1077,9 @@ impl Decider {
                     });
                     self.withdraw_if_confirmed(&p.intent_id);
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
-                    if let Some(lost) = from.filter(|fr| fr != &p.prior && fr != &p.value && !ours(fr)) {
+                    if let Some(lost) =
+                        from.filter(|fr| fr != &p.prior && fr != &p.value && !ours(fr))
+                    {
                         skip.insert(m.handoff_field.clone());
                         self.report_clobber(m, lost, p.prior.clone(), p.value.clone());
                     }
@@ -1096,12 +1098,18 @@ impl Decider {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert(m.handoff_field.clone());
                     }
-                    self.emit(LinkEvent::JiraWriteSettled {
-                        field: m.handoff_field.clone(),
-                        intent_id: u.intent_id.clone(),
-                    });
+                    if !u.repeats {
+                        // A retried write may land twice; it stays until it ages out.
+                        self.emit(LinkEvent::JiraWriteSettled {
+                            field: m.handoff_field.clone(),
+                            intent_id: u.intent_id.clone(),
+                        });
+                    }
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
-                    if let Some(lost) = from.filter(|fr| fr != &u.prior && !ours(fr)) {
+                    let overtaken = |v: &Value| u.overtaken_by.contains(v);
+                    if let Some(lost) =
+                        from.filter(|fr| (fr != &u.prior && !ours(fr)) || overtaken(fr))
+                    {
                         self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
                     }
                 } else if let Some(u) = f

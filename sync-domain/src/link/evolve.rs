@@ -32,13 +32,25 @@ fn set_last(f: &mut FieldState, side: Side, v: Value) {
 fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
     let p = pending_mut(f, side);
     if let Some(i) = p.iter().position(|w| w.intent_id == intent_id) {
-        p.drain(..=i);
+        let older: Vec<PendingWrite> = p.drain(..=i).filter(|w| w.intent_id != intent_id).collect();
+        if side == Side::Jira {
+            // An older write may have landed before this one: remember it, so its webhook
+            // is recognised as ours.
+            for w in older {
+                remember_unechoed(f, w);
+            }
+        }
     }
 }
 
 fn remember_unechoed(f: &mut FieldState, w: PendingWrite) {
-    if let Some(u) = f.unechoed_jira.iter_mut().find(|u| u.intent_id == w.intent_id) {
+    if let Some(u) = f
+        .unechoed_jira
+        .iter_mut()
+        .find(|u| u.intent_id == w.intent_id)
+    {
         u.landed |= w.landed;
+        u.repeats |= w.repeats;
         return;
     }
     f.unechoed_jira.push(w);
@@ -85,6 +97,15 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         } => {
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
+            if *side == Side::Jira {
+                for u in f
+                    .unechoed_jira
+                    .iter_mut()
+                    .filter(|u| u.landed && &u.value != value)
+                {
+                    u.overtaken_by.push(value.clone());
+                }
+            }
             match side {
                 Side::Handoff => f.handoff_changed_at = *changed_at,
                 Side::Jira => f.jira_changed_at = *changed_at,
@@ -121,6 +142,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 let f = s.fields.entry(w.field.clone()).or_default();
                 pending_mut(f, side).push(PendingWrite {
                     landed: false,
+                    overtaken_by: Vec::new(),
+                    repeats: false,
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -146,6 +169,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         } => {
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
+                let repeats = !matches!(open.state, IntentState::Open { attempts: 0, .. });
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
                     confirm_pending(f, side, intent_id);
@@ -155,6 +179,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                             f,
                             PendingWrite {
                                 landed: true,
+                                overtaken_by: Vec::new(),
+                                repeats,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -182,8 +208,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     s.handoff_version =
                         Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
                 }
-                DispatchOutcome::JiraUpdated { .. }
-                | DispatchOutcome::CommentWritten { .. } => {}
+                DispatchOutcome::JiraUpdated { .. } | DispatchOutcome::CommentWritten { .. } => {}
             }
             s.last_synced_at = Some(*at);
         }
@@ -228,6 +253,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 f,
                                 PendingWrite {
                                     landed: false,
+                                    overtaken_by: Vec::new(),
+                                    repeats: false,
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
                                     prior: w.prior.clone(),

@@ -47,13 +47,25 @@ pub fn replay<'a>(events: impl IntoIterator<Item = &'a LinkEvent>) -> LinkState 
     s
 }
 
-/// The intents that are due at `now`, in the order they were emitted.
+/// The intents that are due at `now`, in the order they were emitted. Order per side is
+/// strict: an intent waits while an older one to the same side is not due (backing off, held
+/// or given up), so an older write can never land after a newer one.
 pub fn due_intents(s: &LinkState, now: Millis) -> Vec<&Intent> {
-    let mut v: Vec<&OpenIntent> = s
-        .intents
-        .values()
-        .filter(|o| matches!(o.state, IntentState::Open { due_at, .. } if due_at <= now))
-        .collect();
+    let mut v: Vec<&OpenIntent> = s.intents.values().collect();
     v.sort_by_key(|o| o.seq);
-    v.into_iter().map(|o| &o.intent).collect()
+    let mut stopped = std::collections::BTreeSet::new();
+    let mut due = Vec::new();
+    for o in v {
+        let side = o.intent.action.target();
+        if stopped.contains(&side) {
+            continue;
+        }
+        match o.state {
+            IntentState::Open { due_at, .. } if due_at <= now => due.push(&o.intent),
+            _ => {
+                stopped.insert(side);
+            }
+        }
+    }
+    due
 }

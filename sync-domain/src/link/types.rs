@@ -896,6 +896,14 @@ pub struct PendingWrite {
     /// withdrawn after an attempt with an unknown outcome may or may not have.
     #[serde(default)]
     pub landed: bool,
+    /// Values people were seen setting on Jira after this write landed and before its
+    /// webhook: if the webhook shows one of them as `from`, the write overwrote it.
+    #[serde(default)]
+    pub overtaken_by: Vec<Value>,
+    /// Whether the write was attempted more than once (a retry after an unknown outcome),
+    /// so it may have landed, and show in Jira's changelog, more than once.
+    #[serde(default)]
+    pub repeats: bool,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
