@@ -357,12 +357,23 @@ impl World {
             }
             _ => None,
         };
-        if let Some((label, _)) = &toggle {
+        if let Some((label, added)) = &toggle {
             // A later toggle of the same label, on either side, supersedes earlier ones.
+            let undoes_own = self
+                .edits
+                .iter()
+                .rev()
+                .find(|e| e.side == side && e.toggle.as_ref().is_some_and(|(l, _)| l == label))
+                .is_some_and(|e| e.toggle.as_ref().is_some_and(|(_, a)| a != added));
             for e in &self.edits {
                 if e.toggle.as_ref().is_some_and(|(l, _)| l == label) {
                     self.superseded.insert(e.id);
                 }
+            }
+            if undoes_own {
+                // Undoing this side's own toggle is a no-op the engine may never see (it
+                // compares states): a concurrent toggle on the other side may stand.
+                self.superseded.insert(id);
             }
         } else {
             self.value_origin.insert(value.clone(), id);

@@ -226,12 +226,12 @@ impl Decider {
                     });
                     // Its values are old, but its changelog may prove that a write of ours
                     // overwrote an edit: that edit is kept as a conflict.
-                    self.detect_clobbers(&observed);
+                    self.detect_clobbers(&observed, true);
                     self.flush();
                     return Ok(());
                 }
                 self.observed_jira(&observed, delivery_id);
-                let mut skip = self.detect_clobbers(&observed);
+                let mut skip = self.detect_clobbers(&observed, false);
                 skip.extend(self.pre_write_snapshots(&observed));
                 let values = self.jira_to_handoff_space(&observed.values);
                 self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
@@ -341,7 +341,7 @@ impl Decider {
                 }
                 if self.s.jira_version.is_none_or(|v| observed.version >= v) {
                     self.observed_jira(&observed, None);
-                    let skip = self.detect_clobbers(&observed);
+                    let skip = self.detect_clobbers(&observed, false);
                     let values = self.jira_to_handoff_space(&observed.values);
                     self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
                 }
@@ -1046,7 +1046,7 @@ impl Decider {
     /// than what we believed Jira held, or an edit made on the state before our write arrives
     /// after it. Either way the overwritten value becomes a conflict, so it is not lost.
     /// Returns the fields whose observed value must not be taken as Jira's current value.
-    fn detect_clobbers(&mut self, o: &JiraObservation) -> BTreeSet<String> {
+    fn detect_clobbers(&mut self, o: &JiraObservation, stale: bool) -> BTreeSet<String> {
         let mut skip = BTreeSet::new();
         let mapping = self.mapping();
         for c in &o.changes {
@@ -1057,10 +1057,12 @@ impl Decider {
                         .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
                 };
                 let (from, to) = (conv(&c.from), conv(&c.to));
+                // A stale observation predates every write still pending (each was decided
+                // after the newest version seen): it cannot be their echo.
                 if let Some(p) = f
                     .pending_jira
                     .iter()
-                    .find(|p| Some(&p.value) == to.as_ref())
+                    .find(|p| !stale && Some(&p.value) == to.as_ref())
                     .cloned()
                 {
                     // The webhook of a write still in flight (its response may be lost).
@@ -1081,7 +1083,7 @@ impl Decider {
                         from.filter(|fr| fr != &p.prior && fr != &p.value && !ours(fr))
                     {
                         skip.insert(m.handoff_field.clone());
-                        self.report_clobber(m, lost, p.prior.clone(), p.value.clone());
+                        self.report_clobber(m, lost, &p);
                     }
                     continue;
                 }
@@ -1110,7 +1112,7 @@ impl Decider {
                     if let Some(lost) =
                         from.filter(|fr| (fr != &u.prior && !ours(fr)) || overtaken(fr))
                     {
-                        self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
+                        self.report_clobber(m, lost, &u);
                     }
                 } else if let Some(u) = f
                     .unechoed_jira
@@ -1122,7 +1124,7 @@ impl Decider {
                     let u = u.clone();
                     skip.insert(m.handoff_field.clone());
                     if let Some(lost) = to {
-                        self.report_clobber(m, lost, u.prior.clone(), u.value.clone());
+                        self.report_clobber(m, lost, &u);
                     }
                 }
             }
@@ -1167,11 +1169,21 @@ impl Decider {
     /// open one. When Jira still holds our write, the lost value stands for Jira's side; when
     /// a person has edited Jira since, Jira's side is that newer value and the lost one is
     /// kept in the conflict's `lost` list.
-    fn report_clobber(&mut self, m: &FieldMapping, lost: Value, prior: Value, written: Value) {
+    fn report_clobber(&mut self, m: &FieldMapping, lost: Value, write: &PendingWrite) {
         let f = self.field(&m.handoff_field);
         if f.reported_lost.contains(&lost) {
             return;
         }
+        if f.jira == lost {
+            // We had taken the overwritten value as Jira's current one; Jira holds our write.
+            self.emit(LinkEvent::FieldEchoed {
+                side: Side::Jira,
+                field: m.handoff_field.clone(),
+                value: write.value.clone(),
+                intent_id: write.intent_id.clone(),
+            });
+        }
+        let f = self.field(&m.handoff_field);
         if let Some(cid) = f.conflict.clone() {
             self.emit(LinkEvent::ConflictLostValue {
                 conflict_id: cid,
@@ -1179,7 +1191,7 @@ impl Decider {
             });
             return;
         }
-        let jira_side = if f.jira == written {
+        let jira_side = if f.jira == write.value {
             lost.clone()
         } else {
             f.jira.clone()
@@ -1188,7 +1200,7 @@ impl Decider {
         let current = f.effective(Side::Handoff).clone();
         self.conflict_with(
             m,
-            prior,
+            write.prior.clone(),
             current,
             jira_side,
             ConflictKind::Clobbered,
