@@ -1196,15 +1196,20 @@ impl Decider {
         } else {
             f.jira.clone()
         };
-        // Handoff's side is what it holds or is being brought to (a resolution in flight).
-        let current = f.effective(Side::Handoff).clone();
+        // A value on its way to Handoff (say, a resolution in flight) is withdrawn by the
+        // conflict: it is kept in the record with the overwritten one.
+        let mut kept = vec![lost.clone()];
+        let in_flight = f.effective(Side::Handoff).clone();
+        if in_flight != f.handoff && in_flight != lost {
+            kept.push(in_flight);
+        }
         self.conflict_with(
             m,
             write.prior.clone(),
-            current,
+            f.handoff.clone(),
             jira_side,
             ConflictKind::Clobbered,
-            vec![lost],
+            kept,
         );
     }
 
