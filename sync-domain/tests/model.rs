@@ -486,7 +486,11 @@ impl World {
         }
         let known = self.state.jira_version.map_or(0, |v| v.updated_ms);
         let updated = self.jira.changelog.last().map_or(0, |c| c.0);
-        if updated > known {
+        // The changelog is read from the oldest unsettled write of ours, if older.
+        let since = changelog_since(&self.state).map_or(known, |v| v.updated_ms.min(known));
+        let unsettled = changelog_since(&self.state).is_some();
+        if updated > known || (unsettled && self.jira.changelog.iter().any(|(t, _)| *t > since)) {
+            let known = since;
             // The poller reads the issue and its changelog since the last version it saw.
             let changes = self
                 .jira

@@ -138,12 +138,14 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         }
         LinkEvent::IntentEmitted { intent } => {
             let side = intent.action.target();
+            let after = s.jira_version;
             for w in &intent.writes {
                 let f = s.fields.entry(w.field.clone()).or_default();
                 pending_mut(f, side).push(PendingWrite {
                     landed: false,
                     overtaken_by: Vec::new(),
                     repeats: false,
+                    after,
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -172,6 +174,11 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 let repeats = !matches!(open.state, IntentState::Open { attempts: 0, .. });
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
+                    let after = f
+                        .pending(side)
+                        .iter()
+                        .find(|p| &p.intent_id == intent_id)
+                        .and_then(|p| p.after);
                     confirm_pending(f, side, intent_id);
                     set_last(f, side, w.value.clone());
                     if side == Side::Jira {
@@ -181,6 +188,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 landed: true,
                                 overtaken_by: Vec::new(),
                                 repeats,
+                                after,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -246,15 +254,20 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 let attempted = !matches!(open.state, IntentState::Open { attempts: 0, .. });
                 for w in &open.intent.writes {
                     if let Some(f) = s.fields.get_mut(&w.field) {
-                        let was_pending = f.pending(side).iter().any(|p| &p.intent_id == intent_id);
+                        let was = f
+                            .pending(side)
+                            .iter()
+                            .find(|p| &p.intent_id == intent_id)
+                            .cloned();
                         pending_mut(f, side).retain(|p| &p.intent_id != intent_id);
-                        if side == Side::Jira && attempted && was_pending {
+                        if let (Side::Jira, true, Some(was)) = (side, attempted, was) {
                             remember_unechoed(
                                 f,
                                 PendingWrite {
                                     landed: false,
                                     overtaken_by: Vec::new(),
                                     repeats: false,
+                                    after: was.after,
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
                                     prior: w.prior.clone(),

@@ -38,6 +38,23 @@ pub fn status(s: &LinkState) -> LinkStatus {
     LinkStatus::Synced
 }
 
+/// Where the poller must read Jira's changelog from for this link: the oldest version after
+/// which a write of ours may have landed without its webhook being seen. Reading the
+/// changelog from there (even when the issue's `updated` is not newer than the link's) lets
+/// the link find edits its writes overwrote. `None` when no write is unsettled.
+pub fn changelog_since(s: &LinkState) -> Option<JiraVersion> {
+    s.fields
+        .values()
+        .flat_map(|f| f.unechoed_jira.iter())
+        .map(|u| {
+            u.after.unwrap_or(JiraVersion {
+                updated_ms: 0,
+                changelog_id: 0,
+            })
+        })
+        .min()
+}
+
 /// Folds events into a fresh state.
 pub fn replay<'a>(events: impl IntoIterator<Item = &'a LinkEvent>) -> LinkState {
     let mut s = LinkState::default();

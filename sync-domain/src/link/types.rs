@@ -904,6 +904,10 @@ pub struct PendingWrite {
     /// so it may have landed, and show in Jira's changelog, more than once.
     #[serde(default)]
     pub repeats: bool,
+    /// The newest Jira version seen when the write was decided: it cannot have landed before,
+    /// so Jira's changelog after it tells what it overwrote.
+    #[serde(default)]
+    pub after: Option<JiraVersion>,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
