@@ -1307,3 +1307,49 @@ fn events_round_trip_through_json_and_replay_gives_the_same_state() {
         at: 1,
     });
 }
+
+#[test]
+fn a_write_that_lands_after_a_newer_jira_edit_is_a_clobber_even_after_an_aba_echo() {
+    let mut g = synced();
+    // Handoff sets labels [x, a] and title T; the write to Jira is pending.
+    g.when(h(
+        5,
+        200,
+        &[("labels", Value::option_set(["x", "a"])), ("title", t("T"))],
+    ));
+    // Jira: a person sets [x, a] too (looks like our echo), then [x, a, b].
+    g.when(j(
+        300,
+        &[("labels", Value::option_set(["x", "a", "b"]))],
+        vec![
+            change(
+                "labels",
+                Value::option_set(["x"]),
+                Value::option_set(["x", "a"]),
+            ),
+            change(
+                "labels",
+                Value::option_set(["x", "a"]),
+                Value::option_set(["x", "a", "b"]),
+            ),
+        ],
+    ));
+    // Our write lands after all, putting [x, a] back.
+    g.dispatch_all();
+    let evs = g.when(j(
+        400,
+        &[("labels", Value::option_set(["x", "a"]))],
+        vec![change(
+            "labels",
+            Value::option_set(["x", "a", "b"]),
+            Value::option_set(["x", "a"]),
+        )],
+    ));
+    assert!(
+        has(&evs, "conflict_opened")
+            || !g.open_intents().is_empty()
+            || g.field("labels").jira == Value::option_set(["x", "a", "b"]),
+        "{evs:#?}\n{:#?}",
+        g.field("labels")
+    );
+}

@@ -1049,9 +1049,22 @@ impl Decider {
     fn detect_clobbers(&mut self, o: &JiraObservation, stale: bool) -> BTreeSet<String> {
         let mut skip = BTreeSet::new();
         let mapping = self.mapping();
-        for c in &o.changes {
+        for (i, c) in o.changes.iter().enumerate() {
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
+                // When several entries set the value one of our writes set, the last is our
+                // write's; earlier ones were people setting the same value (converged).
+                let last_to_same = |v: &Value| {
+                    o.changes.iter().rposition(|c2| {
+                        c2.jira_field == c.jira_field
+                            && c2
+                                .to
+                                .as_ref()
+                                .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok())
+                                .as_ref()
+                                == Some(v)
+                    })
+                };
                 let conv = |v: &Option<Value>| {
                     v.as_ref()
                         .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
@@ -1062,7 +1075,9 @@ impl Decider {
                 if let Some(p) = f
                     .pending_jira
                     .iter()
-                    .find(|p| !stale && Some(&p.value) == to.as_ref())
+                    .find(|p| {
+                        !stale && Some(&p.value) == to.as_ref() && last_to_same(&p.value) == Some(i)
+                    })
                     .cloned()
                 {
                     // The webhook of a write still in flight (its response may be lost).
@@ -1087,11 +1102,9 @@ impl Decider {
                     }
                     continue;
                 }
-                if let Some(pos) = f
-                    .unechoed_jira
-                    .iter()
-                    .position(|u| to.as_ref() == Some(&u.value))
-                {
+                if let Some(pos) = f.unechoed_jira.iter().position(|u| {
+                    to.as_ref() == Some(&u.value) && last_to_same(&u.value) == Some(i)
+                }) {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
                     // a person's edit that our write overwrote.
