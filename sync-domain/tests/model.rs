@@ -551,6 +551,12 @@ impl World {
         };
         self.api_calls += 1;
         let at = self.now();
+        let cmd_id = self.next_cmd("s");
+        self.exec(LinkCommand::DispatchStarted {
+            cmd_id,
+            intent_id: intent.id.clone(),
+            at,
+        });
         let attempt = match self.state.intents.get(&intent.id).map(|o| &o.state) {
             Some(IntentState::Open { attempts, .. }) => attempts + 1,
             _ => 1,

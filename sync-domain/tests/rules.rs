@@ -68,6 +68,11 @@ impl Given {
     fn dispatch_all(&mut self) {
         for i in self.open_intents() {
             self.n += 1;
+            self.apply(LinkCommand::DispatchStarted {
+                cmd_id: format!("start{}", self.n),
+                intent_id: i.id.clone(),
+                at: 1_000,
+            });
             let outcome = match &i.action {
                 IntentAction::CreateJiraIssue { .. } => DispatchOutcome::JiraIssueCreated {
                     issue: jira_ref(),

@@ -244,6 +244,15 @@ impl Decider {
                 self.at = at;
                 self.observe_comment(side, comment);
             }
+            LinkCommand::DispatchStarted { intent_id, .. } => {
+                self.require_created()?;
+                let Some(open) = self.s.intents.get(&intent_id) else {
+                    return Err(DomainError::IntentNotFound(intent_id));
+                };
+                if !open.started {
+                    self.emit(LinkEvent::IntentStarted { intent_id });
+                }
+            }
             LinkCommand::DispatchSucceeded {
                 intent_id,
                 outcome,
@@ -1049,6 +1058,15 @@ impl Decider {
     fn detect_clobbers(&mut self, o: &JiraObservation, stale: bool) -> BTreeSet<String> {
         let mut skip = BTreeSet::new();
         let mapping = self.mapping();
+        // Only a write a dispatcher has started can show in Jira's changelog.
+        let started_ids: BTreeSet<String> = self
+            .s
+            .intents
+            .iter()
+            .filter(|(_, o)| o.started)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let started = |id: &String| started_ids.contains(id);
         for (i, c) in o.changes.iter().enumerate() {
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
@@ -1076,7 +1094,10 @@ impl Decider {
                     .pending_jira
                     .iter()
                     .find(|p| {
-                        !stale && Some(&p.value) == to.as_ref() && last_to_same(&p.value) == Some(i)
+                        !stale
+                            && started(&p.intent_id)
+                            && Some(&p.value) == to.as_ref()
+                            && last_to_same(&p.value) == Some(i)
                     })
                     .cloned()
                 {

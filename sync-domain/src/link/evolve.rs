@@ -155,6 +155,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             s.intents.insert(
                 intent.id.clone(),
                 OpenIntent {
+                    started: false,
                     seq: s.intents_emitted,
                     intent: intent.clone(),
                     state: IntentState::Open {
@@ -220,6 +221,11 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
             s.last_synced_at = Some(*at);
         }
+        LinkEvent::IntentStarted { intent_id } => {
+            if let Some(open) = s.intents.get_mut(intent_id) {
+                open.started = true;
+            }
+        }
         LinkEvent::IntentRetryScheduled {
             intent_id,
             attempt,
@@ -251,7 +257,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
                 // An attempt whose outcome is unknown (a timeout) may still have landed.
-                let attempted = !matches!(open.state, IntentState::Open { attempts: 0, .. });
+                let attempted = open.started;
                 for w in &open.intent.writes {
                     if let Some(f) = s.fields.get_mut(&w.field) {
                         let was = f

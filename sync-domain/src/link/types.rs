@@ -252,6 +252,16 @@ pub enum LinkCommand {
         /// When.
         at: Millis,
     },
+    /// A dispatcher is about to carry an intent out (it holds the lease): from now on its
+    /// write may land, so Jira's changelog may show it before the result comes back.
+    DispatchStarted {
+        /// Command id.
+        cmd_id: String,
+        /// The intent.
+        intent_id: String,
+        /// When.
+        at: Millis,
+    },
     /// An intent was carried out.
     DispatchSucceeded {
         /// Command id.
@@ -361,6 +371,7 @@ impl LinkCommand {
             | LinkCommand::ObserveHandoff { cmd_id, .. }
             | LinkCommand::ObserveJira { cmd_id, .. }
             | LinkCommand::ObserveComment { cmd_id, .. }
+            | LinkCommand::DispatchStarted { cmd_id, .. }
             | LinkCommand::DispatchSucceeded { cmd_id, .. }
             | LinkCommand::DispatchFailed { cmd_id, .. }
             | LinkCommand::DispatchGaveUp { cmd_id, .. }
@@ -679,6 +690,11 @@ pub enum LinkEvent {
         /// The intent.
         intent: Intent,
     },
+    /// A dispatcher started carrying an intent out.
+    IntentStarted {
+        /// The intent.
+        intent_id: String,
+    },
     /// An intent was carried out.
     IntentSucceeded {
         /// The intent.
@@ -832,6 +848,7 @@ impl LinkEvent {
             LinkEvent::FieldIgnored { .. } => "field_ignored",
             LinkEvent::FieldTargeted { .. } => "field_targeted",
             LinkEvent::IntentEmitted { .. } => "intent_emitted",
+            LinkEvent::IntentStarted { .. } => "intent_started",
             LinkEvent::IntentSucceeded { .. } => "intent_succeeded",
             LinkEvent::IntentRetryScheduled { .. } => "intent_retry_scheduled",
             LinkEvent::IntentBlocked { .. } => "intent_blocked",
@@ -970,6 +987,9 @@ pub struct OpenIntent {
     pub state: IntentState,
     /// Its position in the order the link emitted intents.
     pub seq: u64,
+    /// Whether a dispatcher has started it (so its write may have landed).
+    #[serde(default)]
+    pub started: bool,
 }
 
 /// A comment known to the link, keyed by the side and id of its original.
