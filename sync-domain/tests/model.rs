@@ -171,6 +171,7 @@ struct World {
     cmd_n: u64,
     edits: Vec<Edit>,
     superseded: BTreeSet<u32>,
+    delivered: BTreeSet<u32>,
     value_origin: HashMap<Value, u32>,
     api_calls: u64,
     person_actions: u64,
@@ -214,6 +215,7 @@ impl World {
             cmd_n: 0,
             edits: Vec::new(),
             superseded: BTreeSet::new(),
+            delivered: BTreeSet::new(),
             value_origin: HashMap::new(),
             api_calls: 0,
             person_actions: 0,
@@ -259,6 +261,7 @@ impl World {
             evolve(&mut self.state, e);
         }
         self.log.extend(evs.iter().cloned());
+        self.note_delivered();
         evs
     }
 
@@ -288,6 +291,7 @@ impl World {
                     jira_field: jira_field(f).to_string(),
                     from: Some(old),
                     to: Some(v.clone()),
+                    at: Some(now),
                 });
             }
         }
@@ -937,7 +941,7 @@ impl World {
                 None => final_h == &e.value && final_j == &e.value,
             };
             let held = in_conflicts.contains(&(e.field.clone(), e.value.clone()));
-            let superseded = self.superseded.contains(&e.id);
+            let superseded = self.superseded.contains(&e.id) || self.delivered.contains(&e.id);
             if !(kept || held || superseded) {
                 self.dump();
             }
@@ -1001,6 +1005,29 @@ impl World {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Edits whose value the engine has seen on both sides at once were delivered: later
+    /// edits, on either side, are ordinary sync from then on. (Without clocks shared by the
+    /// two systems, an edit made concurrently on the other side but observed after this
+    /// point cannot be told from a later one.)
+    fn note_delivered(&mut self) {
+        for (name, f) in &self.state.fields {
+            if !(f.handoff_seen && f.jira_seen) || f.handoff != f.jira {
+                continue;
+            }
+            for e in self.edits.iter().filter(|e| &e.field == name) {
+                let same = match &e.toggle {
+                    Some((label, added)) => {
+                        f.handoff.as_set().unwrap_or_default().contains(label) == *added
+                    }
+                    None => e.value == f.handoff,
+                };
+                if same {
+                    self.delivered.insert(e.id);
+                }
+            }
+        }
     }
 
     /// With `MODEL_TRACE=path`, writes the whole event log of a failing case there.

@@ -213,6 +213,7 @@ fn change(field: &str, from: Value, to: Value) -> FieldChange {
         jira_field: field.into(),
         from: Some(from),
         to: Some(to),
+        at: None,
     }
 }
 

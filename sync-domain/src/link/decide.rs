@@ -570,31 +570,32 @@ impl Decider {
             self.maybe_converged(name);
             return;
         }
-        if side == Side::Jira
-            && &v != f.last(side)
-            && f.unechoed_jira.iter().any(|u| u.value == v)
-            && f.conflict.is_none()
-        {
-            // A write of ours that was withdrawn after an attempt with an unknown outcome has
-            // landed after all: not a person's edit. Jira is brought back to the target.
-            let intent_id = f
+        if side == Side::Jira && &v != f.last(side) && f.conflict.is_none() {
+            if let Some(u) = f
                 .unechoed_jira
                 .iter()
                 .rev()
-                .find(|u| u.value == v)
-                .map(|u| u.intent_id.clone())
-                .unwrap_or_default();
-            self.emit(LinkEvent::FieldEchoed {
-                side,
-                field: name.to_string(),
-                value: v.clone(),
-                intent_id,
-            });
-            if f.pending(side).is_empty() && v != f.base && m.direction.writes(side) {
-                self.queue(side, name, f.base.clone(), v);
+                .find(|u| !u.landed && u.value == v)
+                .cloned()
+            {
+                // A write of ours withdrawn after an attempt with an unknown outcome, or a
+                // person setting the same value: it cannot be told. Treated as an edit made
+                // concurrently with the current target, so the field's policy or a person
+                // decides, and neither value is lost.
+                self.emit(LinkEvent::JiraWriteSettled {
+                    field: name.to_string(),
+                    intent_id: u.intent_id.clone(),
+                });
+                self.emit(LinkEvent::FieldChanged {
+                    side,
+                    field: name.to_string(),
+                    value: v.clone(),
+                    changed_at,
+                });
+                let target = f.base.clone();
+                self.conflict(m, u.prior, side, v, target, ConflictKind::Concurrent);
+                return;
             }
-            self.maybe_converged(name);
-            return;
         }
         if &v == f.last(side) {
             if !f.seen(side) {
@@ -1130,6 +1131,11 @@ impl Decider {
                     // before; anything but what we believed (or an earlier write of ours) was
                     // a person's edit that our write overwrote.
                     let u = f.unechoed_jira[pos].clone();
+                    if !u.landed {
+                        // Ours late, or a person's with the same value: the snapshot rules
+                        // decide (see `observe_field`).
+                        continue;
+                    }
                     if pos + 1 < f.unechoed_jira.len() {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert(m.handoff_field.clone());
@@ -1142,9 +1148,11 @@ impl Decider {
                         });
                     }
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
-                    let overtaken = |v: &Value| u.overtaken_by.contains(v);
+                    let echo_at = c.at.unwrap_or(o.version.updated_ms);
+                    let overtaken =
+                        |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
                     if let Some(lost) =
-                        from.filter(|fr| (fr != &u.prior && !ours(fr)) || overtaken(fr))
+                        from.filter(|fr| (fr != &u.prior && !ours(fr)) || (u.repeats && overtaken(fr)))
                     {
                         self.report_clobber(m, lost, &u);
                     }

@@ -103,7 +103,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     .iter_mut()
                     .filter(|u| u.landed && &u.value != value)
                 {
-                    u.overtaken_by.push(value.clone());
+                    u.overtaken_by.push((value.clone(), *changed_at));
                 }
             }
             match side {

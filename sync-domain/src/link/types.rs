@@ -51,6 +51,9 @@ pub struct FieldChange {
     pub from: Option<Value>,
     /// The value after the change, when the changelog gives it.
     pub to: Option<Value>,
+    /// When the change was made (the changelog entry's `created`), when known.
+    #[serde(default)]
+    pub at: Option<Millis>,
 }
 
 /// What Jira reports about the issue: from a webhook, a poll or a fetch.
@@ -913,10 +916,11 @@ pub struct PendingWrite {
     /// withdrawn after an attempt with an unknown outcome may or may not have.
     #[serde(default)]
     pub landed: bool,
-    /// Values people were seen setting on Jira after this write landed and before its
-    /// webhook: if the webhook shows one of them as `from`, the write overwrote it.
+    /// Values people were seen setting on Jira (with the version they were seen at) after
+    /// this write succeeded and before its webhook: if the webhook of a later landing of this
+    /// write shows one of them as `from`, the write overwrote it.
     #[serde(default)]
-    pub overtaken_by: Vec<Value>,
+    pub overtaken_by: Vec<(Value, Millis)>,
     /// Whether the write was attempted more than once (a retry after an unknown outcome),
     /// so it may have landed, and show in Jira's changelog, more than once.
     #[serde(default)]
