@@ -1073,6 +1073,14 @@ impl Decider {
                 let f = self.field(&m.handoff_field);
                 // When several entries set the value one of our writes set, the last is our
                 // write's; earlier ones were people setting the same value (converged).
+                // The entry just before this one for the field, in this same observation: when it
+                // set this entry's `from`, that value was a person's if it is not ours.
+                let previous_to = o.changes[..i]
+                    .iter()
+                    .rev()
+                    .find(|c2| c2.jira_field == c.jira_field)
+                    .and_then(|c2| c2.to.as_ref())
+                    .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok());
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
@@ -1116,9 +1124,10 @@ impl Decider {
                     });
                     self.withdraw_if_confirmed(&p.intent_id);
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
-                    if let Some(lost) =
-                        from.filter(|fr| fr != &p.prior && fr != &p.value && !ours(fr))
-                    {
+                    let set_just_before = |fr: &Value| previous_to.as_ref() == Some(fr);
+                    if let Some(lost) = from.filter(|fr| {
+                        fr != &p.value && !ours(fr) && (fr != &p.prior || set_just_before(fr))
+                    }) {
                         skip.insert(m.handoff_field.clone());
                         self.report_clobber(m, lost, &p);
                     }
@@ -1151,9 +1160,12 @@ impl Decider {
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
                     let overtaken =
                         |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
-                    if let Some(lost) =
-                        from.filter(|fr| (fr != &u.prior && !ours(fr)) || (u.repeats && overtaken(fr)))
-                    {
+                    if let Some(lost) = from.filter(|fr| {
+                        let set_just_before = previous_to.as_ref() == Some(fr) && fr != &u.value;
+                        (fr != &u.prior && !ours(fr))
+                            || (u.repeats && overtaken(fr))
+                            || (set_just_before && !ours(fr))
+                    }) {
                         self.report_clobber(m, lost, &u);
                     }
                 } else if let Some(u) = f
