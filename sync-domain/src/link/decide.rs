@@ -1057,7 +1057,7 @@ impl Decider {
     /// after it. Either way the overwritten value becomes a conflict, so it is not lost.
     /// Returns the fields whose observed value must not be taken as Jira's current value.
     fn detect_clobbers(&mut self, o: &JiraObservation, stale: bool) -> BTreeSet<String> {
-        let mut skip = BTreeSet::new();
+        let mut skip: BTreeSet<(String, String, usize)> = BTreeSet::new();
         let mapping = self.mapping();
         // Only a write a dispatcher has started can show in Jira's changelog.
         let started_ids: BTreeSet<String> = self
@@ -1128,7 +1128,7 @@ impl Decider {
                     if let Some(lost) = from.filter(|fr| {
                         fr != &p.value && !ours(fr) && (fr != &p.prior || set_just_before(fr))
                     }) {
-                        skip.insert(m.handoff_field.clone());
+                        skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                         self.report_clobber(m, lost, &p);
                     }
                     continue;
@@ -1147,7 +1147,7 @@ impl Decider {
                     }
                     if pos + 1 < f.unechoed_jira.len() {
                         // A later write of ours has landed since: this snapshot is older.
-                        skip.insert(m.handoff_field.clone());
+                        skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     }
                     if !u.repeats {
                         // A retried write may land twice; it stays until it ages out.
@@ -1176,14 +1176,23 @@ impl Decider {
                     // An edit made on the state before one of our writes, delivered after it:
                     // our write overwrote it. Its value is not Jira's current one.
                     let u = u.clone();
-                    skip.insert(m.handoff_field.clone());
+                    skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     if let Some(lost) = to {
                         self.report_clobber(m, lost, &u);
                     }
                 }
             }
         }
-        skip
+        // A snapshot value is set aside only when no later entry of this observation changed
+        // the field again (then the snapshot shows that later value, which stands).
+        skip.into_iter()
+            .filter(|(_, jira_field, i)| {
+                !o.changes[i + 1..]
+                    .iter()
+                    .any(|c| &c.jira_field == jira_field)
+            })
+            .map(|(field, _, _)| field)
+            .collect()
     }
 
     /// Fields whose value in a webhook's issue snapshot predates a write of ours: the snapshot
