@@ -838,13 +838,9 @@ impl Store {
             "txid, global_position, aggregate_type, aggregate_id, sequence, event_type, \
              event_version, '' AS payload, '' AS metadata, recorded_at"
         };
-        let safe = match self.inner.backend {
-            Backend::Postgres(_) => PG_SAFE,
-            Backend::Sqlite(_) => "TRUE",
-        };
         let sql = format!(
-            "SELECT {cols} FROM events WHERE (txid, global_position) > ($1, $2) AND {safe} \
-             ORDER BY txid, global_position LIMIT $3"
+            "SELECT {cols} FROM events WHERE {} ORDER BY txid, global_position LIMIT $3",
+            self.after_clause()
         );
         Ok(on_db!(self, pool, _Db => {
             sqlx::query_as(&sql)
@@ -991,8 +987,8 @@ impl Store {
     /// how fast the log replays. Returns the number of events.
     pub async fn replay_all(&self) -> Result<u64> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE (txid, global_position) > ($1, $2) \
-             ORDER BY txid, global_position LIMIT $3"
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY txid, global_position LIMIT $3",
+            self.after_clause()
         );
         let mut states: std::collections::HashMap<String, LinkState> = Default::default();
         let mut after = Cursor::default();
@@ -1020,6 +1016,15 @@ impl Store {
             }
         }
         Ok(n)
+    }
+
+    /// Events after the cursor `($1, $2)` that every reader can see for good. On SQLite the txid
+    /// is always 0, and the plain position range lets it walk the rowid.
+    fn after_clause(&self) -> String {
+        match self.inner.backend {
+            Backend::Postgres(_) => format!("(txid, global_position) > ($1, $2) AND {PG_SAFE}"),
+            Backend::Sqlite(_) => "txid >= $1 AND global_position > $2".to_string(),
+        }
     }
 
     /// The last event every reader can see for good.
