@@ -1142,7 +1142,14 @@ impl Decider {
                     let u = f.unechoed_jira[pos].clone();
                     if !u.landed {
                         // Ours late, or a person's with the same value: the snapshot rules
-                        // decide (see `observe_field`).
+                        // decide (see `observe_field`). If ours, what it replaced was lost;
+                        // keeping that value in a conflict costs nothing if it was not.
+                        let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
+                        if let Some(lost) =
+                            from.filter(|fr| fr != &u.prior && fr != &u.value && !ours(fr))
+                        {
+                            self.report_clobber(m, lost, &u);
+                        }
                         continue;
                     }
                     if pos + 1 < f.unechoed_jira.len() {
