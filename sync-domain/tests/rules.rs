@@ -214,6 +214,7 @@ fn change(field: &str, from: Value, to: Value) -> FieldChange {
         from: Some(from),
         to: Some(to),
         at: None,
+        by_us: None,
     }
 }
 

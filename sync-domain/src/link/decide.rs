@@ -1069,6 +1069,7 @@ impl Decider {
             .collect();
         let started = |id: &String| started_ids.contains(id);
         for (i, c) in o.changes.iter().enumerate() {
+            let by_person = c.by_us == Some(false);
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
                 // When several entries set the value one of our writes set, the last is our
@@ -1084,6 +1085,7 @@ impl Decider {
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
+                            && c2.by_us != Some(false)
                             && c2
                                 .to
                                 .as_ref()
@@ -1104,6 +1106,7 @@ impl Decider {
                     .iter()
                     .find(|p| {
                         !stale
+                            && !by_person
                             && started(&p.intent_id)
                             && Some(&p.value) == to.as_ref()
                             && last_to_same(&p.value) == Some(i)
@@ -1134,7 +1137,7 @@ impl Decider {
                     continue;
                 }
                 if let Some(pos) = f.unechoed_jira.iter().position(|u| {
-                    to.as_ref() == Some(&u.value) && last_to_same(&u.value) == Some(i)
+                    !by_person && to.as_ref() == Some(&u.value) && last_to_same(&u.value) == Some(i)
                 }) {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
@@ -1285,21 +1288,35 @@ impl Decider {
 
     /// An intent whose every write has been seen landed needs no retry.
     fn withdraw_if_confirmed(&mut self, intent_id: &str) {
-        let still_pending = self.s.fields.values().any(|f| {
-            f.pending_handoff
-                .iter()
-                .chain(&f.pending_jira)
-                .any(|p| p.intent_id == intent_id)
+        let Some(open) = self.s.intents.get(intent_id).cloned() else {
+            return;
+        };
+        if open.intent.writes.is_empty() {
+            return;
+        }
+        let side = open.intent.action.target();
+        let still: Vec<FieldWrite> = open
+            .intent
+            .writes
+            .iter()
+            .filter(|w| {
+                self.field(&w.field)
+                    .pending(side)
+                    .last()
+                    .is_some_and(|p| p.intent_id == intent_id)
+            })
+            .cloned()
+            .collect();
+        if still.len() == open.intent.writes.len() {
+            return;
+        }
+        // Some of its writes are seen landed: it is withdrawn, so a later attempt cannot
+        // write those fields again over newer edits; the rest is queued afresh.
+        self.emit(LinkEvent::IntentSuperseded {
+            intent_id: intent_id.to_string(),
         });
-        let is_open = self
-            .s
-            .intents
-            .get(intent_id)
-            .is_some_and(|o| !o.intent.writes.is_empty());
-        if is_open && !still_pending {
-            self.emit(LinkEvent::IntentSuperseded {
-                intent_id: intent_id.to_string(),
-            });
+        for w in still {
+            self.queue(side, &w.field, w.value, w.prior);
         }
     }
 

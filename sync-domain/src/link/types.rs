@@ -54,6 +54,11 @@ pub struct FieldChange {
     /// When the change was made (the changelog entry's `created`), when known.
     #[serde(default)]
     pub at: Option<Millis>,
+    /// Whether the entry's author is the engine's own Jira account, when known. One signal
+    /// among several: a change by someone else is never taken as our echo, even when it sets
+    /// the value we were writing.
+    #[serde(default)]
+    pub by_us: Option<bool>,
 }
 
 /// What Jira reports about the issue: from a webhook, a poll or a fetch.
