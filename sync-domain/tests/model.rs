@@ -337,6 +337,7 @@ impl World {
                         .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
                         .collect(),
                     changes,
+                    changelog_from: None,
                     actor: None,
                 })
             }
@@ -529,6 +530,10 @@ impl World {
                     .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
                     .collect(),
                 changes,
+                changelog_from: Some(JiraVersion {
+                    updated_ms: known,
+                    changelog_id: 0,
+                }),
                 actor: None,
             };
             let cmd_id = self.next_cmd("pj");
@@ -743,6 +748,7 @@ impl World {
                         .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
                         .collect(),
                     changes: Vec::new(),
+                    changelog_from: None,
                     actor: None,
                 };
                 let cmd_id = self.next_cmd("ri");
@@ -864,6 +870,7 @@ impl World {
                         .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
                         .collect(),
                     changes: Vec::new(),
+                    changelog_from: None,
                     actor: None,
                 };
                 let cmd_id = self.next_cmd("force");

@@ -218,7 +218,11 @@ impl Decider {
             } => {
                 self.require_live()?;
                 self.at = at;
-                if self.s.jira_version.is_some_and(|v| observed.version <= v) {
+                // A read of the version we already know, with the changelog read along (a
+                // poll), is current: it is taken, to settle what earlier webhooks left open.
+                let reread = observed.changelog_from.is_some()
+                    && self.s.jira_version == Some(observed.version);
+                if !reread && self.s.jira_version.is_some_and(|v| observed.version <= v) {
                     self.emit(LinkEvent::ObservationStale {
                         side: Side::Jira,
                         delivery_id,
@@ -1189,6 +1193,34 @@ impl Decider {
                     skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     if let Some(lost) = to {
                         self.report_clobber(m, lost, &u);
+                    }
+                }
+            }
+        }
+        // A complete changelog that shows no entry of a landed write of ours: that write
+        // changed nothing, there is nothing more to learn from it.
+        if let Some(from_v) = o.changelog_from {
+            for m in mapping.fields.iter() {
+                let f = self.field(&m.handoff_field);
+                for u in f.unechoed_jira.iter().filter(|u| u.landed) {
+                    let covered = u.after.unwrap_or(JiraVersion {
+                        updated_ms: 0,
+                        changelog_id: 0,
+                    }) >= from_v;
+                    let shown = o.changes.iter().any(|c| {
+                        c.jira_field == m.jira_field
+                            && c.by_us != Some(false)
+                            && c.to
+                                .as_ref()
+                                .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok())
+                                .as_ref()
+                                == Some(&u.value)
+                    });
+                    if covered && !shown {
+                        self.emit(LinkEvent::JiraWriteSettled {
+                            field: m.handoff_field.clone(),
+                            intent_id: u.intent_id.clone(),
+                        });
                     }
                 }
             }

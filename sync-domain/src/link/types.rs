@@ -72,6 +72,11 @@ pub struct JiraObservation {
     pub values: BTreeMap<String, Value>,
     /// Changelog items since the last observation, oldest first (empty for a plain fetch).
     pub changes: Vec<FieldChange>,
+    /// When `changes` holds every changelog entry after this version (the poller read the
+    /// issue's changelog from there): a write of ours that landed after it and shows no entry
+    /// changed nothing (Jira records no entry for a no-op edit).
+    #[serde(default)]
+    pub changelog_from: Option<JiraVersion>,
     /// Who changed it, when known.
     pub actor: Option<String>,
 }
