@@ -1185,7 +1185,23 @@ impl Decider {
                 } else if let Some(u) = f
                     .unechoed_jira
                     .iter()
-                    .find(|u| u.landed && from.as_ref() == Some(&u.prior) && u.prior != u.value)
+                    .rev()
+                    .filter(|u| u.landed)
+                    .take(1)
+                    .find(|u| {
+                        // Only the newest landed write, and not when the edit was made on top of it.
+                        let on_newest = f
+                            .unechoed_jira
+                            .iter()
+                            .rev()
+                            .find(|w| w.landed)
+                            .is_some_and(|w| from.as_ref() == Some(&w.value));
+                        c.by_us != Some(true)
+                            && !on_newest
+                            && u.landed
+                            && from.as_ref() == Some(&u.prior)
+                            && u.prior != u.value
+                    })
                 {
                     // An edit made on the state before one of our writes, delivered after it:
                     // our write overwrote it. Its value is not Jira's current one.

@@ -117,9 +117,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             value,
             intent_id,
         } => {
+            let started = s.intents.get(intent_id).is_some_and(|o| o.started);
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
-            if *side == Side::Jira {
+            if *side == Side::Jira && started {
                 // Seen landed, but its changelog entry (which tells what it overwrote) may
                 // still come: remember it until then.
                 if let Some(p) = f.pending_jira.iter().find(|p| &p.intent_id == intent_id) {
