@@ -239,6 +239,7 @@ pub fn jira_edit(cmd: &str, updated_ms: Millis, summary: &str, at: Millis) -> Li
             key: None,
             values: values(&[("summary", summary)]),
             changes: Vec::new(),
+            changelog_from: None,
             actor: Some("bo".into()),
         },
         delivery_id: Some(format!("d-{cmd}")),
