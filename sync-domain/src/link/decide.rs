@@ -856,6 +856,10 @@ impl Decider {
         let f = self.field(&m.handoff_field);
         self.supersede_field(&m.handoff_field, Side::Handoff);
         self.supersede_field(&m.handoff_field, Side::Jira);
+        // Writes decided earlier in this command for the field are moot too.
+        for writes in self.batch.values_mut() {
+            writes.retain(|w| w.field != m.handoff_field);
+        }
         let id = self.next_id("c");
         let conflict = Conflict {
             id: id.clone(),
@@ -1196,7 +1200,12 @@ impl Decider {
                             .rev()
                             .find(|w| w.landed)
                             .is_some_and(|w| from.as_ref() == Some(&w.value));
+                        // A later entry of this observation for the field tells more.
+                        let later = o.changes[i + 1..]
+                            .iter()
+                            .any(|c2| c2.jira_field == c.jira_field);
                         c.by_us != Some(true)
+                            && !later
                             && !on_newest
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
