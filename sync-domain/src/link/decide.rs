@@ -1088,6 +1088,7 @@ impl Decider {
                     .iter()
                     .rev()
                     .find(|c2| c2.jira_field == c.jira_field)
+                    .filter(|c2| c2.by_us != Some(true))
                     .and_then(|c2| c2.to.as_ref())
                     .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok());
                 let last_to_same = |v: &Value| {
@@ -1204,9 +1205,13 @@ impl Decider {
                         let later = o.changes[i + 1..]
                             .iter()
                             .any(|c2| c2.jira_field == c.jira_field);
+                        // Jira was seen moving on from our write by then: this edit came after it.
+                        let change_at = c.at.unwrap_or(o.version.updated_ms);
+                        let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
                         c.by_us != Some(true)
                             && !later
                             && !on_newest
+                            && !overtaken_before
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
                             && u.prior != u.value

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): builds the workspace once in release mode,
+# starts a throwaway PostgreSQL 15 cluster and Stoplight Prism on 127.0.0.1, runs every test
+# against them, and stops both, also on failure.
+#
+# Environment: MODEL_CASES (default 10000) sets the cases of the two-replica model proptest;
+# CARGO_TARGET_DIR may point outside the clone to reuse builds.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export MODEL_CASES="${MODEL_CASES:-10000}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Architecture invariant: the domain crate stays pure.
+bash scripts/check-domain-deps.sh
+
+cargo build --release --workspace --all-targets --all-features
+
+cleanup() {
+    bash scripts/prism.sh stop || true
+    bash scripts/pg.sh stop || true
+}
+trap cleanup EXIT
+
+eval "$(bash scripts/pg.sh start)"
+export DATABASE_URL
+PRISM_URL="$(bash scripts/prism.sh start | sed -n 's/^PRISM_URL=//p')"
+export PRISM_URL
+
+cargo test --release --workspace --all-targets --all-features
