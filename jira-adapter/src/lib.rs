@@ -9,6 +9,7 @@ pub mod client;
 pub mod content;
 pub mod error;
 pub mod fields;
+pub mod observe;
 pub mod ratelimit;
 #[cfg(feature = "simulator")]
 pub mod simulator;
