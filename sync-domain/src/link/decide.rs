@@ -1168,8 +1168,13 @@ impl Decider {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     }
-                    if !u.repeats {
+                    if u.repeats {
                         // A retried write may land twice; it stays until it ages out.
+                        self.emit(LinkEvent::JiraWriteEchoed {
+                            field: m.handoff_field.clone(),
+                            intent_id: u.intent_id.clone(),
+                        });
+                    } else {
                         self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
                             intent_id: u.intent_id.clone(),
@@ -1191,7 +1196,7 @@ impl Decider {
                     .unechoed_jira
                     .iter()
                     .rev()
-                    .filter(|u| u.landed)
+                    .filter(|u| u.landed && !u.echoed)
                     .take(1)
                     .find(|u| {
                         // Only the newest landed write, and not when the edit was made on top of it.
@@ -1199,7 +1204,7 @@ impl Decider {
                             .unechoed_jira
                             .iter()
                             .rev()
-                            .find(|w| w.landed)
+                            .find(|w| w.landed && !w.echoed)
                             .is_some_and(|w| from.as_ref() == Some(&w.value));
                         // A later entry of this observation for the field tells more.
                         let later = o.changes[i + 1..]
@@ -1232,7 +1237,7 @@ impl Decider {
         if let Some(from_v) = o.changelog_from {
             for m in mapping.fields.iter() {
                 let f = self.field(&m.handoff_field);
-                for u in f.unechoed_jira.iter().filter(|u| u.landed) {
+                for u in f.unechoed_jira.iter().filter(|u| u.landed && !u.echoed) {
                     let covered = u.after.unwrap_or(JiraVersion {
                         updated_ms: 0,
                         changelog_id: 0,
@@ -1291,7 +1296,10 @@ impl Decider {
             // A value Jira held before a landed write of ours whose own webhook we have not
             // seen: what the field held before it, or an edit it is known to have overwritten.
             let before_our_write = f.unechoed_jira.iter().any(|u| {
-                u.landed && u.value != v && (u.prior == v || f.reported_lost.contains(&v))
+                u.landed
+                    && !u.echoed
+                    && u.value != v
+                    && (u.prior == v || f.reported_lost.contains(&v))
             });
             if before_our_write {
                 skip.insert(m.handoff_field.clone());

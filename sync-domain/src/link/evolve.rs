@@ -146,6 +146,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     landed: false,
                     overtaken_by: Vec::new(),
                     repeats: false,
+                    echoed: false,
                     after,
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
@@ -190,6 +191,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 landed: true,
                                 overtaken_by: Vec::new(),
                                 repeats,
+                                echoed: false,
                                 after,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
@@ -274,6 +276,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                     landed: false,
                                     overtaken_by: Vec::new(),
                                     repeats: false,
+                                    echoed: false,
                                     after: was.after,
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
@@ -308,6 +311,17 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 c.lost.push(value.clone());
                 if let Some(f) = s.fields.get_mut(&c.field) {
                     f.reported_lost.push(value.clone());
+                }
+            }
+        }
+        LinkEvent::JiraWriteEchoed { field, intent_id } => {
+            if let Some(f) = s.fields.get_mut(field) {
+                for u in f
+                    .unechoed_jira
+                    .iter_mut()
+                    .filter(|u| &u.intent_id == intent_id)
+                {
+                    u.echoed = true;
                 }
             }
         }

@@ -780,6 +780,13 @@ pub enum LinkEvent {
         /// The intent that wrote it.
         intent_id: String,
     },
+    /// The changelog entry of a write of ours that may land twice was seen.
+    JiraWriteEchoed {
+        /// The Handoff field.
+        field: String,
+        /// The intent that wrote it.
+        intent_id: String,
+    },
     /// A conflict was settled.
     ConflictResolved {
         /// The conflict.
@@ -872,6 +879,7 @@ impl LinkEvent {
             LinkEvent::ConflictResolved { .. } => "conflict_resolved",
             LinkEvent::ConflictLostValue { .. } => "conflict_lost_value",
             LinkEvent::JiraWriteSettled { .. } => "jira_write_settled",
+            LinkEvent::JiraWriteEchoed { .. } => "jira_write_echoed",
             LinkEvent::CommentObserved { .. } => "comment_observed",
             LinkEvent::CommentMirrored { .. } => "comment_mirrored",
             LinkEvent::IdentityUpdated { .. } => "identity_updated",
@@ -935,6 +943,10 @@ pub struct PendingWrite {
     /// so it may have landed, and show in Jira's changelog, more than once.
     #[serde(default)]
     pub repeats: bool,
+    /// Whether its changelog entry has been seen (a write that may land twice is kept after
+    /// that, for a second landing, but tells nothing more about earlier edits).
+    #[serde(default)]
+    pub echoed: bool,
     /// The newest Jira version seen when the write was decided: it cannot have landed before,
     /// so Jira's changelog after it tells what it overwrote.
     #[serde(default)]
