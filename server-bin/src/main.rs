@@ -1,5 +1,5 @@
-//! The `jira-sync` binary. Today it carries the content converter; the server, the demo and
-//! the rest of the CLI land with the server issue.
+//! The `jira-sync` binary: the demo (the product spec's stories against the Jira simulator)
+//! and the content converter. The rest of the CLI of the server issue is not built yet.
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -16,8 +16,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the product spec's stories end to end against the Jira simulator (not built yet).
-    Demo,
+    /// Run the product spec's stories end to end against the Jira simulator, on a fresh SQLite
+    /// store; exits 0 only if every story held on both sides.
+    Demo {
+        /// The store to use instead of a fresh SQLite file in a temporary directory
+        /// (`sqlite://path`, `postgres://…`, `memory://`).
+        #[arg(long)]
+        store: Option<String>,
+    },
     /// Convert a text between Markdown, Jira's ADF and Jira wiki markup (stdin → stdout).
     Convert {
         /// The conversion.
@@ -53,13 +59,7 @@ impl Conversion {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo => {
-            eprintln!(
-                "jira-sync demo: the server and its demo are not built yet (the server issue); \
-                 the engine's crates and their tests are: run `bash scripts/test.sh`"
-            );
-            ExitCode::from(2)
-        }
+        Command::Demo { store } => demo(store),
         Command::Convert { conversion } => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut input) {
@@ -79,6 +79,52 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the demo prints its timeline for a person to read"
+)]
+fn demo(store: Option<String>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("JIRA_SYNC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jira-sync demo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<server_bin::demo::DemoReport> = rt.block_on(async {
+        let dir = tempfile::tempdir()?;
+        let url = match store {
+            Some(u) => u,
+            None => format!("sqlite://{}", dir.path().join("demo.db").display()),
+        };
+        let report = server_bin::demo::run(&url, &mut |line| println!("{line}")).await?;
+        Ok(report)
+    });
+    match result {
+        Ok(report) => {
+            println!("{}", report.summary_line());
+            if report.all_held() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("jira-sync demo: a story did not hold (see the ✗ lines above)");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("jira-sync demo: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

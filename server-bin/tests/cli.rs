@@ -58,8 +58,16 @@ fn a_bad_input_names_the_problem() {
 }
 
 #[test]
-fn the_demo_says_it_is_not_built_yet() {
-    let (code, _, err) = run(&["demo"], "");
-    assert_eq!(code, 2);
-    assert!(err.contains("not built yet"), "{err}");
+fn the_demo_runs_every_story_and_succeeds() {
+    let (code, out, err) = run(&["demo"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("✓ held: create in Handoff → appears in Jira"),
+        "{out}"
+    );
+    assert!(!out.contains('✗'), "{out}");
+    let last = out.lines().last().unwrap_or_default();
+    assert!(last.starts_with("7/7 stories held"), "{last}");
+    assert!(last.contains("conflicts raised: 1, resolved: 1"), "{last}");
+    assert!(last.contains("errors: 0"), "{last}");
 }

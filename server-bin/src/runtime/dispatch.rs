@@ -1,0 +1,534 @@
+//! The dispatcher: leases links with due intents, carries each intent out through the
+//! adapters, and feeds the result back to the link as a command.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handoff_adapter::{HostError, HostErrorClass};
+use jira_adapter::client::{FieldChange as JiraFieldChange, NewIssue};
+use jira_adapter::error::{ErrorClass as JiraClass, JiraError};
+use jira_adapter::observe::mirror_footer;
+use sync_domain::link::{
+    DispatchOutcome, ErrorClass, Intent, IntentAction, JiraObservation, LinkCommand, LinkEvent,
+    LinkState,
+};
+use sync_domain::mapping::Side;
+use sync_domain::{Value, ValueKind};
+use sync_store::{AttemptOutcome, EventMetadata, LeasedIntent, Source, SyncAttempt};
+
+use super::{Counters, Runtime, RuntimeError};
+
+/// What one dispatcher pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    /// Intents attempted.
+    pub attempted: usize,
+    /// Attempts that succeeded.
+    pub succeeded: usize,
+    /// Attempts that failed.
+    pub failed: usize,
+}
+
+/// Why an action failed, as the domain classifies it.
+enum Failure {
+    /// The remote record is gone (404): the link is unlinked.
+    Gone(Side, String),
+    /// A failure the domain's retry rules handle.
+    Class(ErrorClass, String),
+}
+
+fn from_jira(e: JiraError) -> Failure {
+    let msg = e.to_string();
+    match e.class() {
+        JiraClass::NotFound => Failure::Gone(Side::Jira, msg),
+        JiraClass::Retryable { retry_after_ms } => {
+            Failure::Class(ErrorClass::Retryable { retry_after_ms }, msg)
+        }
+        JiraClass::Auth => Failure::Class(ErrorClass::Auth, msg),
+        JiraClass::Permanent => Failure::Class(ErrorClass::Permanent, msg),
+    }
+}
+
+fn from_host(e: HostError) -> Failure {
+    let msg = e.to_string();
+    match e.class() {
+        HostErrorClass::NotFound => Failure::Gone(Side::Handoff, msg),
+        HostErrorClass::Retryable { retry_after_ms } => {
+            Failure::Class(ErrorClass::Retryable { retry_after_ms }, msg)
+        }
+        HostErrorClass::VersionConflict => Failure::Class(ErrorClass::VersionConflict, msg),
+        HostErrorClass::Auth => Failure::Class(ErrorClass::Auth, msg),
+        HostErrorClass::Permanent => Failure::Class(ErrorClass::Permanent, msg),
+    }
+}
+
+/// What a successful action produced, and the issue as read back after a Jira write.
+struct Done {
+    outcome: DispatchOutcome,
+    read_back: Option<JiraObservation>,
+}
+
+impl Runtime {
+    /// One dispatcher pass: leases up to `limit` links with a due intent and carries out the
+    /// first due intent of each, concurrently across links.
+    pub async fn dispatch_once(
+        self: &Arc<Self>,
+        limit: u32,
+    ) -> Result<DispatchReport, RuntimeError> {
+        if self.dispatch_paused.load(Ordering::SeqCst) {
+            return Ok(DispatchReport::default());
+        }
+        let leased = self
+            .store
+            .lease_due(&self.config.owner, self.now(), self.config.lease_ms, limit)
+            .await?;
+        let mut report = DispatchReport::default();
+        let mut tasks = tokio::task::JoinSet::new();
+        for l in leased {
+            let rt = self.clone();
+            tasks.spawn(async move {
+                let link_id = l.queued.link_id.clone();
+                let r = rt.dispatch_leased(&l).await;
+                // The lease ends whatever happened; an expired lease frees it anyway.
+                if let Err(e) = rt.store.release(&link_id, &rt.config.owner).await {
+                    tracing::warn!(link = %link_id, error = %e, "cannot release the lease");
+                }
+                r
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(Some(ok))) => {
+                    report.attempted += 1;
+                    if ok {
+                        report.succeeded += 1;
+                    } else {
+                        report.failed += 1;
+                    }
+                }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    Counters::bump(&self.counters.errors);
+                    tracing::warn!(error = %e, "dispatch");
+                }
+                Err(e) => {
+                    Counters::bump(&self.counters.errors);
+                    tracing::warn!(error = %e, "dispatch task");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Carries out one leased intent. `Some(true)` when it succeeded, `Some(false)` when it
+    /// failed, `None` when it was no longer wanted.
+    async fn dispatch_leased(&self, l: &LeasedIntent) -> Result<Option<bool>, RuntimeError> {
+        let link_id = &l.queued.link_id;
+        let intent = &l.queued.intent;
+        let correlation = intent.id.clone();
+        let meta = EventMetadata {
+            correlation_id: Some(correlation),
+            ..EventMetadata::new(Source::System)
+        };
+        let started = LinkCommand::DispatchStarted {
+            cmd_id: self.ids.next_id("start"),
+            intent_id: intent.id.clone(),
+            at: self.now(),
+        };
+        match self.run(link_id, started, &meta).await {
+            Ok(_) => {}
+            // Superseded or withdrawn since it was queued: nothing to do.
+            Err(e) if e.domain().is_some() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let state = self.store.load(link_id).await?.state;
+        let started_at = self.now();
+        let result = self.perform(&state, intent, l.queued.attempts).await;
+        let duration_ms = u64::try_from(self.now() - started_at).unwrap_or(0);
+        let at = self.now();
+        let (cmd, error) = match &result {
+            Ok(done) => (
+                LinkCommand::DispatchSucceeded {
+                    cmd_id: self.ids.next_id("ok"),
+                    intent_id: intent.id.clone(),
+                    outcome: done.outcome.clone(),
+                    at,
+                },
+                None,
+            ),
+            Err(Failure::Gone(side, msg)) => (
+                LinkCommand::RemoteDeleted {
+                    cmd_id: self.ids.next_id("gone"),
+                    side: *side,
+                    delivery_id: None,
+                    at,
+                },
+                Some(msg.clone()),
+            ),
+            Err(Failure::Class(class, msg)) => (
+                LinkCommand::DispatchFailed {
+                    cmd_id: self.ids.next_id("fail"),
+                    intent_id: intent.id.clone(),
+                    class: *class,
+                    message: msg.clone(),
+                    attempt: l.queued.attempts + 1,
+                    jitter_ms: self.ids.jitter_ms(self.config.max_jitter_ms),
+                    at,
+                },
+                Some(msg.clone()),
+            ),
+        };
+        let events = match self.run(link_id, cmd, &meta).await {
+            Ok(events) => events,
+            // The intent was settled meanwhile (its echo came first, or a later decision
+            // withdrew it): the result has nothing left to confirm.
+            Err(e)
+                if matches!(
+                    e.domain(),
+                    Some(sync_domain::DomainError::IntentNotFound(_))
+                ) =>
+            {
+                tracing::debug!(link = %link_id, intent = %intent.id, "result of a settled intent");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let outcome = attempt_outcome(&events, &intent.id, result.is_ok());
+        self.store
+            .record_attempt(&SyncAttempt {
+                link_id: link_id.clone(),
+                intent_id: intent.id.clone(),
+                direction: intent.action.target(),
+                kind: intent.action.kind().to_string(),
+                started_at,
+                duration_ms,
+                outcome,
+                error: error.clone(),
+            })
+            .await?;
+        match result {
+            Ok(done) => {
+                Counters::bump(&self.counters.dispatch_succeeded);
+                if let Some(observed) = done.read_back {
+                    let cmd = LinkCommand::ObserveJira {
+                        cmd_id: self.ids.next_id("readback"),
+                        observed,
+                        delivery_id: None,
+                        at: self.now(),
+                    };
+                    let meta = EventMetadata {
+                        source: Source::Jira,
+                        ..meta.clone()
+                    };
+                    self.run(link_id, cmd, &meta).await?;
+                }
+                Ok(Some(true))
+            }
+            Err(Failure::Class(ErrorClass::VersionConflict, _)) => {
+                Counters::bump(&self.counters.dispatch_failed);
+                // The held intent waits for a fresh read of the item: read it now.
+                if let Some(item_id) = &state.work_item_id {
+                    if let Some(item) = self.host.get_item(item_id).await? {
+                        let cmd = LinkCommand::ObserveHandoff {
+                            cmd_id: self.ids.next_id("reread"),
+                            observed: self.handoff_observation(&item),
+                            delivery_id: None,
+                            at: self.now(),
+                        };
+                        let meta = EventMetadata {
+                            source: Source::Handoff,
+                            ..meta.clone()
+                        };
+                        self.run(link_id, cmd, &meta).await?;
+                    }
+                }
+                Ok(Some(false))
+            }
+            Err(_) => {
+                Counters::bump(&self.counters.dispatch_failed);
+                tracing::info!(link = %link_id, intent = %intent.id, error = ?error, "dispatch failed");
+                Ok(Some(false))
+            }
+        }
+    }
+
+    fn jira_kind(&self, jira_field: &str) -> ValueKind {
+        self.config
+            .project
+            .mapping
+            .by_jira(jira_field)
+            .next()
+            .map_or(ValueKind::Text, |m| m.kind)
+    }
+
+    fn jira_changes(
+        &self,
+        fields: &BTreeMap<String, Value>,
+        marker: Option<&str>,
+    ) -> Vec<JiraFieldChange> {
+        fields
+            .iter()
+            .map(|(f, v)| {
+                let kind = self.jira_kind(f);
+                // Labels are written whole: keep the create marker on the issue.
+                let v = match (f.as_str(), marker, v) {
+                    ("labels", Some(m), Value::OptionSet(set)) => {
+                        Value::option_set(set.iter().map(String::as_str).chain([m]))
+                    }
+                    ("labels", Some(m), Value::Null) => Value::option_set([m]),
+                    _ => v.clone(),
+                };
+                JiraFieldChange::new(f.clone(), v, kind)
+            })
+            .collect()
+    }
+
+    async fn jira_read_back(
+        &self,
+        issue_id: &str,
+        work_item_id: Option<&str>,
+    ) -> Result<(sync_domain::link::JiraRef, JiraObservation), Failure> {
+        self.read_issue(issue_id, work_item_id)
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Jira(j) => from_jira(j),
+                other => Failure::Class(
+                    ErrorClass::Retryable {
+                        retry_after_ms: None,
+                    },
+                    other.to_string(),
+                ),
+            })
+    }
+
+    /// Carries one intent out. `attempts` is how many attempts failed before.
+    async fn perform(
+        &self,
+        state: &LinkState,
+        intent: &Intent,
+        attempts: u32,
+    ) -> Result<Done, Failure> {
+        let work_item = state.work_item_id.as_deref();
+        let marker = work_item.map(|w| self.jira.marker_label(w));
+        match &intent.action {
+            IntentAction::CreateJiraIssue {
+                work_item_id,
+                fields,
+                ..
+            } => {
+                // A retry first looks for the issue an earlier attempt may have created.
+                let found = if attempts > 0 {
+                    self.jira
+                        .find_by_marker(work_item_id)
+                        .await
+                        .map_err(from_jira)?
+                } else {
+                    None
+                };
+                let issue = match found {
+                    Some(i) => i,
+                    None => {
+                        let new = NewIssue {
+                            project_key: self.config.project.jira_project_key.clone(),
+                            issue_type: self.config.project.issue_type.clone(),
+                            work_item_id: work_item_id.clone(),
+                            fields: self.jira_changes(fields, None),
+                        };
+                        self.jira.create_issue(&new).await.map_err(from_jira)?.issue
+                    }
+                };
+                let (issue, observed) = self.jira_read_back(&issue.id, Some(work_item_id)).await?;
+                Ok(Done {
+                    outcome: DispatchOutcome::JiraIssueCreated {
+                        issue,
+                        version: Some(observed.version),
+                    },
+                    read_back: Some(observed),
+                })
+            }
+            IntentAction::UpdateJiraFields { issue_id, fields } => {
+                let changes = self.jira_changes(fields, marker.as_deref());
+                self.jira
+                    .edit_issue(issue_id, &changes)
+                    .await
+                    .map_err(from_jira)?;
+                let (_, observed) = self.jira_read_back(issue_id, work_item).await?;
+                Ok(Done {
+                    outcome: DispatchOutcome::JiraUpdated {
+                        version: Some(observed.version),
+                    },
+                    read_back: Some(observed),
+                })
+            }
+            IntentAction::TransitionJiraStatus { issue_id, status } => {
+                self.jira
+                    .transition_to(issue_id, status, None)
+                    .await
+                    .map_err(from_jira)?;
+                let (_, observed) = self.jira_read_back(issue_id, work_item).await?;
+                Ok(Done {
+                    outcome: DispatchOutcome::JiraUpdated {
+                        version: Some(observed.version),
+                    },
+                    read_back: Some(observed),
+                })
+            }
+            IntentAction::AddJiraComment {
+                issue_id,
+                origin_id,
+                author,
+                body,
+            } => {
+                let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
+                let c = self
+                    .jira
+                    .add_comment(issue_id, author, &body)
+                    .await
+                    .map_err(from_jira)?;
+                Ok(Done {
+                    outcome: DispatchOutcome::CommentWritten { comment_id: c.id },
+                    read_back: None,
+                })
+            }
+            IntentAction::EditJiraComment {
+                issue_id,
+                comment_id,
+                origin_id,
+                author,
+                body,
+            } => {
+                let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
+                let c = self
+                    .jira
+                    .edit_comment(issue_id, comment_id, author, &body)
+                    .await
+                    .map_err(from_jira)?;
+                Ok(Done {
+                    outcome: DispatchOutcome::CommentWritten { comment_id: c.id },
+                    read_back: None,
+                })
+            }
+            IntentAction::CreateHandoffItem {
+                project_id,
+                issue,
+                fields,
+            } => {
+                // Creates are idempotent by marker on the host; a retry looks first anyway,
+                // so a host that lost the first answer is not asked to create twice.
+                let found = if attempts > 0 {
+                    self.host
+                        .find_by_marker(project_id, &issue.id)
+                        .await
+                        .map_err(from_host)?
+                } else {
+                    None
+                };
+                let item = match found {
+                    Some(i) => i,
+                    None => self
+                        .host
+                        .create_item(project_id, fields, &issue.id)
+                        .await
+                        .map_err(from_host)?,
+                };
+                Ok(Done {
+                    outcome: DispatchOutcome::HandoffItemCreated {
+                        work_item_id: item.id,
+                        version: item.version,
+                    },
+                    read_back: None,
+                })
+            }
+            IntentAction::UpdateHandoffFields {
+                work_item_id,
+                fields,
+                expected_version,
+            } => {
+                let version = self
+                    .host
+                    .update_fields(work_item_id, fields, *expected_version)
+                    .await
+                    .map_err(from_host)?;
+                Ok(Done {
+                    outcome: DispatchOutcome::HandoffUpdated { version },
+                    read_back: None,
+                })
+            }
+            IntentAction::AddHandoffComment {
+                work_item_id,
+                origin_id,
+                author,
+                body,
+            } => {
+                let c = self
+                    .host
+                    .add_comment(work_item_id, body, author, origin_id)
+                    .await
+                    .map_err(from_host)?;
+                Ok(Done {
+                    outcome: DispatchOutcome::CommentWritten { comment_id: c.id },
+                    read_back: None,
+                })
+            }
+            IntentAction::EditHandoffComment {
+                work_item_id,
+                comment_id,
+                body,
+                ..
+            } => {
+                let c = self
+                    .host
+                    .edit_comment(work_item_id, comment_id, body)
+                    .await
+                    .map_err(from_host)?;
+                Ok(Done {
+                    outcome: DispatchOutcome::CommentWritten { comment_id: c.id },
+                    read_back: None,
+                })
+            }
+        }
+    }
+}
+
+/// What the link made of an attempt, for the sync log.
+fn attempt_outcome(events: &[LinkEvent], intent_id: &str, ok: bool) -> AttemptOutcome {
+    for e in events {
+        match e {
+            LinkEvent::IntentGaveUp { intent_id: i, .. } if i == intent_id => {
+                return AttemptOutcome::GaveUp
+            }
+            LinkEvent::IntentBlocked { intent_id: i, .. } if i == intent_id => {
+                return AttemptOutcome::Blocked
+            }
+            LinkEvent::IntentRetryScheduled { intent_id: i, .. } if i == intent_id => {
+                return AttemptOutcome::Retry
+            }
+            _ => {}
+        }
+    }
+    if ok {
+        AttemptOutcome::Succeeded
+    } else {
+        AttemptOutcome::GaveUp
+    }
+}
+
+/// Dispatches whenever intents are emitted, and every 200 ms for retries coming due.
+pub(super) async fn dispatch_worker(rt: Arc<Runtime>) {
+    loop {
+        let busy = match rt.dispatch_once(32).await {
+            Ok(r) => r.attempted > 0,
+            Err(e) => {
+                Counters::bump(&rt.counters.errors);
+                tracing::warn!(error = %e, "dispatcher");
+                false
+            }
+        };
+        if !busy {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(200), rt.dispatch_wake.notified()).await;
+        }
+    }
+}

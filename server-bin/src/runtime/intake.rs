@@ -1,0 +1,433 @@
+//! Intake: Jira webhooks (verify → dedupe in the inbox → answer → process) and host
+//! notifications (→ read the item → observe). Deliveries are processed from the inbox, so
+//! one taken and not processed before a crash is processed after the restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use handoff_adapter::{HostNotification, NotificationKind};
+use jira_adapter::observe::{observe_event, WebhookObservation};
+use jira_adapter::webhook::{parse_event, verify_signature};
+use sync_domain::link::{
+    FieldChange, IntentAction, JiraObservation, LinkCommand, LinkState, LinkStatus, ObservedComment,
+};
+use sync_domain::mapping::Side;
+use sync_domain::DomainError;
+use sync_domain::Value;
+use sync_store::{EventMetadata, InboxEntry, InboxInsert, RejectedDelivery, Source, StoreError};
+use tokio::sync::broadcast;
+
+use super::{Counters, Runtime, RuntimeError};
+
+/// What became of a webhook delivery at intake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// New: stored in the inbox, processed asynchronously.
+    Accepted {
+        /// Its delivery id.
+        delivery_id: String,
+    },
+    /// Its delivery id was seen before: nothing to do.
+    Duplicate {
+        /// Its delivery id.
+        delivery_id: String,
+    },
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// The signature is missing or wrong: nothing was stored.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
+    /// The body is not a Jira event we handle; it is kept in the rejected deliveries.
+    #[error("malformed delivery: {0}")]
+    Malformed(String),
+    /// The store failed; the sender should retry.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Runtime {
+    /// Takes one Jira webhook delivery: verifies its signature (when a secret is set),
+    /// refuses a body that is not a Jira event (kept for inspection), and stores it in the
+    /// inbox unless its delivery id was seen before. Processing happens in the inbox worker.
+    pub async fn receive_jira_webhook(
+        &self,
+        signature: Option<&str>,
+        delivery_id: Option<&str>,
+        body: &[u8],
+    ) -> Result<IntakeOutcome, IntakeError> {
+        let now = self.now();
+        if let Some(secret) = &self.config.webhook_secret {
+            if let Err(e) = verify_signature(secret, body, signature) {
+                Counters::bump(&self.counters.webhooks_rejected);
+                return Err(IntakeError::BadSignature(e.to_string()));
+            }
+        }
+        let text = String::from_utf8_lossy(body).into_owned();
+        if let Err(e) = parse_event(body, delivery_id) {
+            Counters::bump(&self.counters.webhooks_rejected);
+            self.store
+                .inbox_reject(&RejectedDelivery {
+                    source: Source::Jira,
+                    delivery_id: delivery_id.map(str::to_string),
+                    reason: e.to_string(),
+                    body: text,
+                    received_at: now,
+                })
+                .await?;
+            return Err(IntakeError::Malformed(e.to_string()));
+        }
+        // Without Jira's identifier there is no dedupe key: the delivery is taken as new
+        // (the domain still drops it as stale by version).
+        let delivery_id = delivery_id
+            .map(str::to_string)
+            .unwrap_or_else(|| self.ids.next_id("jira-nodelivery"));
+        match self
+            .store
+            .inbox_insert(&delivery_id, Source::Jira, &text, now)
+            .await?
+        {
+            InboxInsert::Inserted => {
+                Counters::bump(&self.counters.webhooks_received);
+                self.inbox_wake.notify_one();
+                Ok(IntakeOutcome::Accepted { delivery_id })
+            }
+            InboxInsert::Duplicate => {
+                Counters::bump(&self.counters.webhooks_duplicate);
+                Ok(IntakeOutcome::Duplicate { delivery_id })
+            }
+        }
+    }
+
+    /// Takes one host notification into the inbox (deduped by its delivery id).
+    pub async fn receive_host_notification(
+        &self,
+        n: &HostNotification,
+    ) -> Result<IntakeOutcome, IntakeError> {
+        let delivery_id = match &n.delivery_id {
+            Some(d) => format!("handoff:{d}"),
+            None => self.ids.next_id("handoff-nodelivery"),
+        };
+        let body = serde_json::to_string(n).unwrap_or_default();
+        match self
+            .store
+            .inbox_insert(&delivery_id, Source::Handoff, &body, self.now())
+            .await?
+        {
+            InboxInsert::Inserted => {
+                self.inbox_wake.notify_one();
+                Ok(IntakeOutcome::Accepted { delivery_id })
+            }
+            InboxInsert::Duplicate => Ok(IntakeOutcome::Duplicate { delivery_id }),
+        }
+    }
+
+    /// Processes the unprocessed deliveries of the inbox, oldest first. Returns how many.
+    pub async fn process_inbox(&self) -> Result<usize, RuntimeError> {
+        let mut done = 0;
+        loop {
+            let batch = self.store.inbox_unprocessed(64).await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            for entry in batch {
+                let outcome = match self.process_entry(&entry).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        Counters::bump(&self.counters.errors);
+                        tracing::warn!(delivery = %entry.delivery_id, error = %e, "delivery failed");
+                        format!("error: {e}")
+                    }
+                };
+                tracing::debug!(delivery = %entry.delivery_id, %outcome, "delivery processed");
+                self.store
+                    .inbox_mark_processed(&entry.delivery_id, &outcome, self.now())
+                    .await?;
+                done += 1;
+            }
+        }
+    }
+
+    async fn process_entry(&self, entry: &InboxEntry) -> Result<String, RuntimeError> {
+        match entry.source {
+            Source::Jira => self.process_jira(&entry.delivery_id, &entry.body).await,
+            Source::Handoff => match serde_json::from_str::<HostNotification>(&entry.body) {
+                Ok(n) => self.process_notification(&entry.delivery_id, &n).await,
+                Err(e) => Ok(format!("unreadable notification: {e}")),
+            },
+            other => Ok(format!("ignored: source {}", other.as_str())),
+        }
+    }
+
+    async fn process_jira(&self, delivery_id: &str, body: &str) -> Result<String, RuntimeError> {
+        let event = match parse_event(body.as_bytes(), Some(delivery_id)) {
+            Ok(e) => e,
+            Err(e) => return Ok(format!("malformed: {e}")),
+        };
+        let Some(link) = self.store.link_by_issue(&event.issue.id).await? else {
+            return Ok("no link".into());
+        };
+        if link.status == LinkStatus::Unlinked {
+            return Ok("link unlinked".into());
+        }
+        let marker = link
+            .work_item_id
+            .as_deref()
+            .map(|w| self.jira.marker_label(w));
+        let ctx = self.observe_ctx(marker.as_deref()).await?;
+        let observation = observe_event(&event, &ctx)?;
+        let at = self.now();
+        let cmd_id = self.ids.next_id("jira");
+        let (cmd, what) = match observation {
+            WebhookObservation::Issue {
+                mut observed,
+                skipped,
+                ..
+            } => {
+                let state = self.store.load(&link.link_id).await?.state;
+                mask_own_transition_hops(&mut observed, &state);
+                for (field, reason) in skipped {
+                    tracing::warn!(%delivery_id, %field, %reason, "a mapped Jira field could not be read");
+                }
+                (
+                    LinkCommand::ObserveJira {
+                        cmd_id,
+                        observed,
+                        delivery_id: Some(delivery_id.to_string()),
+                        at,
+                    },
+                    "observed issue",
+                )
+            }
+            WebhookObservation::Comment { comment, .. } => (
+                LinkCommand::ObserveComment {
+                    cmd_id,
+                    side: Side::Jira,
+                    comment,
+                    at,
+                },
+                "observed comment",
+            ),
+            WebhookObservation::IssueDeleted { .. } => (
+                LinkCommand::RemoteDeleted {
+                    cmd_id,
+                    side: Side::Jira,
+                    delivery_id: Some(delivery_id.to_string()),
+                    at,
+                },
+                "issue deleted",
+            ),
+        };
+        let meta = EventMetadata {
+            source: Source::Jira,
+            actor: event
+                .actor
+                .as_ref()
+                .and_then(|u| u.display_name.clone().or(u.account_id.clone())),
+            delivery_id: Some(delivery_id.to_string()),
+            correlation_id: Some(delivery_id.to_string()),
+        };
+        self.run_observation(&link.link_id, cmd, &meta, what).await
+    }
+
+    async fn process_notification(
+        &self,
+        delivery_id: &str,
+        n: &HostNotification,
+    ) -> Result<String, RuntimeError> {
+        let Some(link) = self.store.link_by_work_item(&n.item_id).await? else {
+            return Ok("no link".into());
+        };
+        if link.status == LinkStatus::Unlinked {
+            return Ok("link unlinked".into());
+        }
+        let at = self.now();
+        let cmd_id = self.ids.next_id("handoff");
+        let (cmd, what) = match &n.kind {
+            NotificationKind::ItemCreated | NotificationKind::ItemUpdated => {
+                match self.host.get_item(&n.item_id).await? {
+                    Some(item) => (
+                        LinkCommand::ObserveHandoff {
+                            cmd_id,
+                            observed: self.handoff_observation(&item),
+                            delivery_id: Some(delivery_id.to_string()),
+                            at,
+                        },
+                        "observed item",
+                    ),
+                    None => (
+                        LinkCommand::RemoteDeleted {
+                            cmd_id,
+                            side: Side::Handoff,
+                            delivery_id: Some(delivery_id.to_string()),
+                            at,
+                        },
+                        "item deleted",
+                    ),
+                }
+            }
+            NotificationKind::ItemDeleted => (
+                LinkCommand::RemoteDeleted {
+                    cmd_id,
+                    side: Side::Handoff,
+                    delivery_id: Some(delivery_id.to_string()),
+                    at,
+                },
+                "item deleted",
+            ),
+            NotificationKind::CommentCreated | NotificationKind::CommentUpdated => {
+                let Some(comment_id) = &n.comment_id else {
+                    return Ok("comment notification without a comment id".into());
+                };
+                let comments = self.host.list_comments(&n.item_id).await?;
+                let Some(c) = comments.into_iter().find(|c| &c.id == comment_id) else {
+                    return Ok("comment not found".into());
+                };
+                (
+                    LinkCommand::ObserveComment {
+                        cmd_id,
+                        side: Side::Handoff,
+                        comment: ObservedComment {
+                            id: c.id,
+                            author: c.author,
+                            body: c.body,
+                            mirror_of: c.origin,
+                            deleted: false,
+                        },
+                        at,
+                    },
+                    "observed comment",
+                )
+            }
+            NotificationKind::Other(kind) => return Ok(format!("ignored: {kind}")),
+        };
+        let meta = EventMetadata {
+            source: Source::Handoff,
+            actor: n.actor.clone(),
+            delivery_id: Some(delivery_id.to_string()),
+            correlation_id: Some(delivery_id.to_string()),
+        };
+        self.run_observation(&link.link_id, cmd, &meta, what).await
+    }
+
+    async fn run_observation(
+        &self,
+        link_id: &str,
+        cmd: LinkCommand,
+        meta: &EventMetadata,
+        what: &str,
+    ) -> Result<String, RuntimeError> {
+        match self.run(link_id, cmd, meta).await {
+            Ok(events) => Ok(format!("{what}: {} events", events.len())),
+            Err(e) if matches!(e.domain(), Some(DomainError::LinkUnlinked)) => {
+                Ok("link unlinked".into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The Jira statuses our own status writes on this link aim at (Jira space).
+fn status_targets(state: &LinkState) -> Vec<Value> {
+    let mut v: Vec<Value> = state
+        .intents
+        .values()
+        .filter_map(|o| match &o.intent.action {
+            IntentAction::TransitionJiraStatus { status, .. } => Some(Value::option(status)),
+            _ => None,
+        })
+        .collect();
+    if let Some(m) = state
+        .mapping
+        .as_ref()
+        .and_then(|m| m.fields.iter().find(|f| f.is_jira_status()))
+    {
+        if let Some(f) = state.fields.get(&m.handoff_field) {
+            for w in f.unechoed_jira.iter().chain(f.pending_jira.iter()) {
+                if let Ok(j) = m.transform.to_jira(&w.value) {
+                    v.push(j);
+                }
+            }
+        }
+    }
+    v
+}
+
+/// A status change that takes several transitions shows in Jira as several changelog
+/// entries by our own account, each with its own webhook. The intermediate statuses are
+/// ours, not a person's: an observation whose status entries are all ours is not told the
+/// intermediate status as a value, and the `from` of our hops (a status we passed through
+/// ourselves) is not taken as an overwritten edit. (A person's status change that our
+/// transition overwrote is still found through that person's own webhook.)
+pub(super) fn mask_own_transition_hops(observed: &mut JiraObservation, state: &LinkState) {
+    let status_items: Vec<&FieldChange> = observed
+        .changes
+        .iter()
+        .filter(|c| c.jira_field == "status")
+        .collect();
+    if status_items.is_empty() || !status_items.iter().all(|c| c.by_us == Some(true)) {
+        return;
+    }
+    let targets = status_targets(state);
+    if targets.is_empty() {
+        return;
+    }
+    let is_target = |v: &Option<Value>| v.as_ref().is_some_and(|v| targets.contains(v));
+    if observed
+        .values
+        .get("status")
+        .is_some_and(|v| !targets.contains(v))
+    {
+        observed.values.remove("status");
+    }
+    observed
+        .changes
+        .retain(|c| c.jira_field != "status" || is_target(&c.to));
+    for c in observed
+        .changes
+        .iter_mut()
+        .filter(|c| c.jira_field == "status")
+    {
+        c.from = None;
+    }
+}
+
+/// Processes the inbox whenever a delivery arrives (and every second, to pick up deliveries
+/// another process or an earlier run stored).
+pub(super) async fn inbox_worker(rt: Arc<Runtime>) {
+    loop {
+        if let Err(e) = rt.process_inbox().await {
+            Counters::bump(&rt.counters.errors);
+            tracing::warn!(error = %e, "inbox worker");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), rt.inbox_wake.notified()).await;
+    }
+}
+
+/// Takes the host's notifications into the inbox; when it missed some (a slow receiver),
+/// polls the host's change feed instead, which never skips a change.
+pub(super) async fn notification_worker(
+    rt: Arc<Runtime>,
+    mut rx: broadcast::Receiver<HostNotification>,
+) {
+    loop {
+        match rx.recv().await {
+            Ok(n) => {
+                if let Err(e) = rt.receive_host_notification(&n).await {
+                    Counters::bump(&rt.counters.errors);
+                    tracing::warn!(error = %e, "host notification");
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "host notifications missed; polling the host");
+                if let Err(e) = rt.poll_host_once().await {
+                    Counters::bump(&rt.counters.errors);
+                    tracing::warn!(error = %e, "host poll");
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
