@@ -189,10 +189,25 @@ impl Jql {
         let mut p = 0;
         let mut clauses = Vec::new();
         let mut order = Vec::new();
+        // Parentheses around AND-only groups change nothing: they are followed, not kept.
+        let mut depth = 0usize;
         let word_is =
             |t: Option<&Tok>, w: &str| matches!(t, Some(Tok::Word(x)) if x.eq_ignore_ascii_case(w));
         while p < toks.len() {
+            while toks.get(p) == Some(&Tok::RParen) {
+                if depth == 0 {
+                    return Err("Error in the JQL Query: unbalanced ')'".into());
+                }
+                depth -= 1;
+                p += 1;
+            }
+            if p >= toks.len() {
+                break;
+            }
             if word_is(toks.get(p), "order") {
+                if depth != 0 {
+                    return Err("Error in the JQL Query: unbalanced '('".into());
+                }
                 if !word_is(toks.get(p + 1), "by") {
                     return Err("Error in the JQL Query: expected BY after ORDER".into());
                 }
@@ -244,6 +259,10 @@ impl Jql {
                 } else {
                     return Err("Error in the JQL Query: expected AND between clauses".into());
                 }
+            }
+            while toks.get(p) == Some(&Tok::LParen) {
+                depth += 1;
+                p += 1;
             }
             let Some(Tok::Word(fw)) = toks.get(p) else {
                 return Err("Error in the JQL Query: expected a field".into());
@@ -330,6 +349,9 @@ impl Jql {
                 }
             }
             clauses.push(Clause { field, op, values });
+        }
+        if depth != 0 {
+            return Err("Error in the JQL Query: unbalanced '('".into());
         }
         Ok(Self { clauses, order })
     }
@@ -503,6 +525,15 @@ mod tests {
             let jql = Jql::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
             assert_eq!(jql.matches(&is, 1_704_067_260_000 + 3_600_000), want, "{q}");
         }
+    }
+
+    #[test]
+    fn parentheses_around_and_groups_are_followed() {
+        let q = Jql::parse("(project = SIM) AND updated >= \"-5m\" ORDER BY updated ASC");
+        assert!(q.is_ok(), "{q:?}");
+        assert_eq!(q.map(|q| q.clauses.len()).ok(), Some(2));
+        assert!(Jql::parse("(project = SIM AND key = SIM-1").is_err());
+        assert!(Jql::parse("project = SIM)").is_err());
     }
 
     #[test]
