@@ -240,3 +240,20 @@ fn cli_conversions_by_name() {
         Err(ContentError::UnknownConversion("md-to-pdf".into()))
     );
 }
+
+/// Found by the property test: two code spans side by side were written as `` `A`` ` ``,
+/// which CommonMark reads back as one different span.
+#[test]
+fn adjacent_code_spans_become_one_span_and_stay_stable() {
+    for md in ["*`A`*` `", "`a``b`", "x `a` `b` y"] {
+        let once = jira_adapter::content::canonical_md(md);
+        let twice = jira_adapter::content::canonical_md(&once);
+        assert_eq!(once, twice, "{md:?}");
+        let adf = jira_adapter::content::md_to_adf(&once);
+        assert_eq!(
+            jira_adapter::content::adf_to_md(&adf).ok(),
+            Some(once.clone()),
+            "{md:?}"
+        );
+    }
+}

@@ -243,6 +243,14 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
                     continue;
                 }
             }
+            // Two code spans side by side are one: written apart, their backticks would run
+            // together and read back as a different span.
+            if let (Atom::Code(t), Some((Atom::Code(prev), pm))) = (&a, out.last_mut()) {
+                if *pm == m {
+                    prev.push_str(t);
+                    continue;
+                }
+            }
             out.push((a, m));
         }
     }
