@@ -32,4 +32,11 @@ export DATABASE_URL
 PRISM_URL="$(bash scripts/prism.sh start | sed -n 's/^PRISM_URL=//p')"
 export PRISM_URL
 
-cargo test --release --workspace --all-targets --all-features
+log="$(mktemp)"
+status=0
+cargo test --release --workspace --all-targets --all-features 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run: the last test binary alone may hold no test.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
