@@ -523,25 +523,13 @@ impl World {
                 .filter(|(t, _)| *t > known)
                 .map(|(_, c)| c.clone())
                 .collect();
-            let o = JiraObservation {
-                version: JiraVersion {
-                    updated_ms: updated,
-                    changelog_id: 0,
-                },
-                key: None,
-                values: self
-                    .jira
-                    .values
-                    .iter()
-                    .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
-                    .collect(),
+            let o = self.jira_read(
                 changes,
-                changelog_from: Some(JiraVersion {
+                Some(JiraVersion {
                     updated_ms: known,
                     changelog_id: 0,
                 }),
-                actor: None,
-            };
+            );
             let cmd_id = self.next_cmd("pj");
             self.exec(LinkCommand::ObserveJira {
                 cmd_id,
@@ -568,6 +556,30 @@ impl World {
                     at,
                 });
             }
+        }
+    }
+
+    /// Jira's issue as a read (poll, fetch, or the issue an edit returns) shows it now.
+    fn jira_read(
+        &self,
+        changes: Vec<FieldChange>,
+        changelog_from: Option<JiraVersion>,
+    ) -> JiraObservation {
+        JiraObservation {
+            version: JiraVersion {
+                updated_ms: self.jira.changelog.last().map_or(0, |c| c.0),
+                changelog_id: 0,
+            },
+            key: None,
+            values: self
+                .jira
+                .values
+                .iter()
+                .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
+                .collect(),
+            changes,
+            changelog_from,
+            actor: None,
         }
     }
 
@@ -741,22 +753,7 @@ impl World {
             });
             if returned_issue {
                 // Cloud's edit with `returnIssue`: the issue as it is after the edit.
-                let o = JiraObservation {
-                    version: JiraVersion {
-                        updated_ms: self.jira.changelog.last().map_or(0, |c| c.0),
-                        changelog_id: 0,
-                    },
-                    key: None,
-                    values: self
-                        .jira
-                        .values
-                        .iter()
-                        .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
-                        .collect(),
-                    changes: Vec::new(),
-                    changelog_from: None,
-                    actor: None,
-                };
+                let o = self.jira_read(Vec::new(), None);
                 let cmd_id = self.next_cmd("ri");
                 if self.state.jira_version.is_none_or(|v| o.version > v) {
                     self.exec(LinkCommand::ObserveJira {
@@ -863,22 +860,7 @@ impl World {
                     values: self.handoff.values.clone(),
                     actor: None,
                 };
-                let observed = JiraObservation {
-                    version: JiraVersion {
-                        updated_ms: self.jira.changelog.last().map_or(0, |c| c.0),
-                        changelog_id: 0,
-                    },
-                    key: None,
-                    values: self
-                        .jira
-                        .values
-                        .iter()
-                        .map(|(k, v)| (jira_field(k).to_string(), v.clone()))
-                        .collect(),
-                    changes: Vec::new(),
-                    changelog_from: None,
-                    actor: None,
-                };
+                let observed = self.jira_read(Vec::new(), None);
                 let cmd_id = self.next_cmd("force");
                 self.person_actions += 1;
                 self.exec(LinkCommand::ForceResync {
