@@ -257,3 +257,27 @@ fn wiki_escapes_literal_markup_characters() {
         );
     }
 }
+
+/// Found by the property test: an empty fenced code block in a nested list item left an empty
+/// wiki item (`*#`) that Markdown cannot hold; empty items are now dropped, and the round trip
+/// is a fixed point after one pass.
+#[test]
+fn an_empty_code_block_in_a_nested_item_round_trips() {
+    for md in [
+        "- a\n  1. ~~~~~",
+        "- A\n  1. ~~~~0~~~~",
+        "- a\n  1. ```\n     ```\n  2. b",
+    ] {
+        let once = jira_adapter::content::wiki_to_md(&jira_adapter::content::md_to_wiki(md));
+        let twice = jira_adapter::content::wiki_to_md(&jira_adapter::content::md_to_wiki(&once));
+        assert_eq!(once, twice, "{md:?}");
+        assert!(
+            once.starts_with("- a") || once.starts_with("- A"),
+            "{once:?}"
+        );
+    }
+    let kept = jira_adapter::content::wiki_to_md(&jira_adapter::content::md_to_wiki(
+        "- a\n  1. ```\n     ```\n  2. b",
+    ));
+    assert!(kept.contains('b'), "{kept:?}");
+}

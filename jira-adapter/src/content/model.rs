@@ -627,9 +627,12 @@ fn normalize_block(b: Block) -> Vec<Block> {
 }
 
 fn normalize_items(items: Vec<Vec<Block>>) -> Vec<Vec<Block>> {
+    // An item with nothing in it cannot be written so that Markdown reads it back as an item
+    // (comrak reads a lone `1.` as text), and ADF requires content: it is dropped.
     items
         .into_iter()
         .map(|i| normalize_blocks(i, Ctx::Item))
+        .filter(|i| !i.is_empty())
         .collect()
 }
 

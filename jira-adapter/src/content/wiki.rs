@@ -783,6 +783,11 @@ fn render_list(b: &Block, prefix: &str, lines: &mut Vec<String>) {
                     }
                 }
                 let t = text.join("\\\\");
+                if t.trim().is_empty() && subs.is_empty() {
+                    // Nothing to show (an empty code block, say): an empty wiki item would
+                    // read back as an item Markdown cannot hold.
+                    continue;
+                }
                 lines.push(format!("{p} {t}").trim_end().to_string());
                 for s in subs {
                     render_list(s, &p, lines);
