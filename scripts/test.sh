@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export MODEL_CASES="${MODEL_CASES:-10000}"
-# Property tests run on a fixed seed here, so every machine checks the same cases; unset it
-# (or pick another) to explore: random seeds still find the rare cases listed in
-# docs/content-conversion.md and docs/sync-model.md ("Known limits").
+# Property tests run on a fixed seed here, so every machine checks the same cases; set another
+# to explore: random seeds still find the rare cases listed in docs/sync-model.md ("Known
+# limits") and at the end of docs/content-conversion.md.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-2}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
