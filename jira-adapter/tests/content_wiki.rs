@@ -281,3 +281,13 @@ fn an_empty_code_block_in_a_nested_item_round_trips() {
     ));
     assert!(kept.contains('b'), "{kept:?}");
 }
+
+/// Found by the property test: bold text at the start of a line after a hard break was written
+/// `*# &*`, which wiki markup reads as a list item.
+#[test]
+fn a_mark_after_a_hard_break_is_not_read_as_a_list() {
+    for md in ["> **# &**\\\n> **# &**", "**a**\\\n**b**", "~~x~~\\\n~~y~~"] {
+        let once = jira_adapter::content::wiki_to_md(&jira_adapter::content::md_to_wiki(md));
+        assert_eq!(once, jira_adapter::content::canonical_md(md), "{md:?}");
+    }
+}

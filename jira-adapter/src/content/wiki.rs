@@ -888,7 +888,7 @@ fn render_inlines(inl: &[Inline], line_start: bool, single_line: bool) -> String
                     Some(_) => true,
                     None => false,
                 };
-                out.push_str(&render_mark(m, &inner, c, prev, next_is_alnum));
+                out.push_str(&render_mark(m, &inner, c, prev, next_is_alnum, at_start));
             }
         }
     }
@@ -901,6 +901,7 @@ fn render_mark(
     children: &[Inline],
     prev: Option<char>,
     next_alnum: bool,
+    line_start: bool,
 ) -> String {
     let d = match m {
         Mark::Strong => '*',
@@ -936,7 +937,9 @@ fn render_mark(
         && last.is_some_and(|l| !l.is_whitespace() && l != '\\')
         && prev.is_none_or(|p| !p.is_alphanumeric())
         && !next_alnum
-        && !inner.contains('\n');
+        && !inner.contains('\n')
+        // At a line start (also after a hard break), `*#` would open a nested list item.
+        && !(line_start && d == '*' && first == Some('#'));
     if simple {
         format!("{d}{inner}{d}")
     } else {
