@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export MODEL_CASES="${MODEL_CASES:-10000}"
 # Property tests run on a fixed seed here, so every machine checks the same cases; set another
 # to explore: random seeds still find the rare cases listed in docs/sync-model.md ("Known
-# limits") and at the end of docs/content-conversion.md.
+# limits").
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-2}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
