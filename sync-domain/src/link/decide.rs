@@ -1090,23 +1090,16 @@ impl Decider {
                     .find(|c2| c2.jira_field == c.jira_field)
                     .filter(|c2| c2.by_us != Some(true))
                     .and_then(|c2| c2.to.as_ref())
-                    .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok());
+                    .and_then(|x| in_handoff_space(m, x));
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
                             && c2.by_us != Some(false)
-                            && c2
-                                .to
-                                .as_ref()
-                                .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok())
-                                .as_ref()
+                            && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
                                 == Some(v)
                     })
                 };
-                let conv = |v: &Option<Value>| {
-                    v.as_ref()
-                        .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
-                };
+                let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(m, v));
                 let (from, to) = (conv(&c.from), conv(&c.to));
                 // A stale observation predates every write still pending (each was decided
                 // after the newest version seen): it cannot be their echo.
@@ -1245,10 +1238,7 @@ impl Decider {
                     let shown = o.changes.iter().any(|c| {
                         c.jira_field == m.jira_field
                             && c.by_us != Some(false)
-                            && c.to
-                                .as_ref()
-                                .and_then(|x| m.transform.to_handoff(&x.clone().canonical()).ok())
-                                .as_ref()
+                            && c.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
                                 == Some(&u.value)
                     });
                     if covered && !shown {
@@ -1289,7 +1279,7 @@ impl Decider {
             let Some(v) = o
                 .values
                 .get(&m.jira_field)
-                .and_then(|v| m.transform.to_handoff(&v.clone().canonical()).ok())
+                .and_then(|v| in_handoff_space(&m, v))
             else {
                 continue;
             };
@@ -1664,53 +1654,41 @@ impl Decider {
         body: String,
         mirror_id: Option<String>,
     ) {
+        // The record the mirror lives on must exist (it is written once it does).
+        let target = match origin_side {
+            Side::Handoff => self.s.issue.as_ref().map(|i| i.id.clone()),
+            Side::Jira => self.s.work_item_id.clone(),
+        };
+        let Some(target) = target else {
+            return;
+        };
         let action = match (origin_side, mirror_id) {
-            (Side::Handoff, None) => {
-                let Some(issue) = self.s.issue.clone() else {
-                    return;
-                };
-                IntentAction::AddJiraComment {
-                    issue_id: issue.id,
-                    origin_id,
-                    author,
-                    body,
-                }
-            }
-            (Side::Handoff, Some(comment_id)) => {
-                let Some(issue) = self.s.issue.clone() else {
-                    return;
-                };
-                IntentAction::EditJiraComment {
-                    issue_id: issue.id,
-                    comment_id,
-                    origin_id,
-                    author,
-                    body,
-                }
-            }
-            (Side::Jira, None) => {
-                let Some(work_item_id) = self.s.work_item_id.clone() else {
-                    return;
-                };
-                IntentAction::AddHandoffComment {
-                    work_item_id,
-                    origin_id,
-                    author,
-                    body,
-                }
-            }
-            (Side::Jira, Some(comment_id)) => {
-                let Some(work_item_id) = self.s.work_item_id.clone() else {
-                    return;
-                };
-                IntentAction::EditHandoffComment {
-                    work_item_id,
-                    comment_id,
-                    origin_id,
-                    author,
-                    body,
-                }
-            }
+            (Side::Handoff, None) => IntentAction::AddJiraComment {
+                issue_id: target,
+                origin_id,
+                author,
+                body,
+            },
+            (Side::Handoff, Some(comment_id)) => IntentAction::EditJiraComment {
+                issue_id: target,
+                comment_id,
+                origin_id,
+                author,
+                body,
+            },
+            (Side::Jira, None) => IntentAction::AddHandoffComment {
+                work_item_id: target,
+                origin_id,
+                author,
+                body,
+            },
+            (Side::Jira, Some(comment_id)) => IntentAction::EditHandoffComment {
+                work_item_id: target,
+                comment_id,
+                origin_id,
+                author,
+                body,
+            },
         };
         let id = self.next_id("i");
         self.emit(LinkEvent::IntentEmitted {
@@ -1722,6 +1700,11 @@ impl Decider {
             },
         });
     }
+}
+
+/// A Jira-space value brought into Handoff space through the field's transform, when it can be.
+fn in_handoff_space(m: &FieldMapping, v: &Value) -> Option<Value> {
+    m.transform.to_handoff(&v.clone().canonical()).ok()
 }
 
 fn as_results(values: &BTreeMap<String, Value>) -> BTreeMap<String, Result<Value, String>> {
