@@ -1,1 +1,4 @@
-//! Cross-crate tests of jira-sync. The test binary is `it/main.rs`, one binary so it links once.
+//! Cross-crate tests of jira-sync: the deterministic simulation harness (`sim`) shared by the
+//! test binary `it/main.rs`, and the benchmark binary `bench/main.rs`.
+
+pub mod sim;
