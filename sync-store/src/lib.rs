@@ -23,4 +23,4 @@ mod store;
 pub use aggregate::{LinkAggregate, LinkDomainEvent, ProjectAggregate, ProjectDomainEvent};
 pub use error::{EventLocation, Result, StoreError};
 pub use model::*;
-pub use store::{Store, PROJECTOR};
+pub use store::{Store, StoreFaults, PROJECTOR};

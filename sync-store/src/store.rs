@@ -41,6 +41,7 @@ struct Inner {
     backend: Backend,
     config: StoreConfig,
     kind: BackendKind,
+    faults: StoreFaults,
 }
 
 #[derive(Clone)]
@@ -52,7 +53,8 @@ enum Backend {
 /// Expands `$body` once per backend with `$pool` bound to the concrete pool and `$Db` to the
 /// concrete database type.
 macro_rules! on_db {
-    ($store:expr, $pool:ident, $Db:ident => $body:expr) => {
+    ($store:expr, $pool:ident, $Db:ident => $body:expr) => {{
+        $store.inner.faults.check()?;
         match &$store.inner.backend {
             Backend::Postgres($pool) => {
                 #[allow(dead_code, reason = "not every body names the database type")]
@@ -65,7 +67,7 @@ macro_rules! on_db {
                 $body
             }
         }
-    };
+    }};
 }
 
 /// An event row as stored.
@@ -435,6 +437,57 @@ macro_rules! save_cursor {
     }};
 }
 
+/// A test seam: makes the store's database statements fail with a connection error, as
+/// when the database is unreachable, without touching the database. Simulations use it for
+/// store outages and to stop a "crashed" process from writing anything more. Inactive unless
+/// a test turns it on.
+#[derive(Clone, Debug, Default)]
+pub struct StoreFaults(Arc<FaultState>);
+
+#[derive(Debug, Default)]
+struct FaultState {
+    fail_next: std::sync::atomic::AtomicU64,
+    down: std::sync::atomic::AtomicBool,
+    injected: std::sync::atomic::AtomicU64,
+}
+
+impl StoreFaults {
+    /// The next `n` statements (one per database round trip or transaction) fail.
+    pub fn fail_next(&self, n: u64) {
+        self.0
+            .fail_next
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// While `down`, every statement fails.
+    pub fn set_down(&self, down: bool) {
+        self.0.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many statements failed by injection so far.
+    pub fn injected(&self) -> u64 {
+        self.0.injected.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let fail = self.0.down.load(SeqCst)
+            || self
+                .0
+                .fail_next
+                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if fail {
+            self.0.injected.fetch_add(1, SeqCst);
+            return Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "injected: the connection to the database was lost",
+            ))));
+        }
+        Ok(())
+    }
+}
+
 /// The newest event every reader can see for good: on PostgreSQL only transactions older than
 /// every running one count.
 const PG_SAFE: &str = "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
@@ -515,6 +568,7 @@ impl Store {
                 backend,
                 config,
                 kind,
+                faults: StoreFaults::default(),
             }),
         })
     }
@@ -532,6 +586,7 @@ impl Store {
                 backend: self.inner.backend.clone(),
                 config,
                 kind: self.inner.kind,
+                faults: self.inner.faults.clone(),
             }),
         }
     }
@@ -565,7 +620,16 @@ impl Store {
 
     /// Closes the connections.
     pub async fn close(&self) {
-        on_db!(self, pool, _Db => pool.close().await)
+        match &self.inner.backend {
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite(pool) => pool.close().await,
+        }
+    }
+
+    /// The test seam that makes database statements fail as if the connection were lost
+    /// (shared by every handle of this store).
+    pub fn faults(&self) -> &StoreFaults {
+        &self.inner.faults
     }
 
     // ----- the link aggregate -----

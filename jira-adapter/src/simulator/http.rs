@@ -1,7 +1,7 @@
 //! The simulator's HTTP face: the Jira Cloud REST v3 endpoints the client uses, served
 //! by axum on 127.0.0.1, and a pump that posts queued webhook deliveries.
 
-use super::{SimError, SimJira};
+use super::{CallFault, SimError, SimJira};
 use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -92,10 +92,44 @@ async fn faults(State(sim): State<SharedSim>, req: Request, next: Next) -> Respo
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
     let endpoint = format!("{} {path}", req.method());
     let verdict = lock(&sim).admit(&endpoint);
-    match verdict {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+    if let Err(e) = verdict {
+        return e.into_response();
     }
+    let injected = lock(&sim).call_fault(&endpoint);
+    match injected {
+        None => next.run(req).await,
+        Some(CallFault::Error(e)) => e.into_response(),
+        Some(CallFault::DropBefore) => dropped_connection(),
+        Some(CallFault::DropAfter) => {
+            let _ = next.run(req).await;
+            dropped_connection()
+        }
+    }
+}
+
+/// A body that fails before its first byte: hyper aborts the connection, so the client
+/// sees the call fail without an answer.
+struct Broken;
+
+impl axum::body::HttpBody for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected: connection dropped",
+        ))))
+    }
+}
+
+/// A response whose connection drops before the body: what a timeout looks like to a
+/// client.
+fn dropped_connection() -> Response {
+    Response::new(axum::body::Body::new(Broken))
 }
 
 /// The router: Cloud v3 endpoints under `/rest/api/3` (and `/rest/api/2/serverInfo`).

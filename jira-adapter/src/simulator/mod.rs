@@ -259,6 +259,10 @@ pub enum SimError {
         /// 500 or 503.
         status: u16,
     },
+    /// 409: the request conflicts with another one in progress (e.g. two transitions of one
+    /// issue at once). Only injected, through [`SimJira::set_call_fault_hook`].
+    #[error("409 conflict: {0}")]
+    Conflict(String),
 }
 
 impl SimError {
@@ -269,6 +273,7 @@ impl SimError {
             Self::NotFound(_) => 404,
             Self::RateLimited { .. } => 429,
             Self::ServerError { status } => *status,
+            Self::Conflict(_) => 409,
         }
     }
 
@@ -285,6 +290,7 @@ impl SimError {
             Self::ServerError { .. } => {
                 json!({ "errorMessages": ["Internal server error"], "errors": {} })
             }
+            Self::Conflict(m) => json!({ "errorMessages": [m], "errors": {} }),
         }
     }
 
@@ -338,6 +344,24 @@ pub struct DeliveryStats {
     /// Given up after [`MAX_DELIVERY_RETRIES`].
     pub given_up: u64,
 }
+
+/// A fault a simulation's own schedule puts on one API call (see
+/// [`SimJira::set_call_fault_hook`]), on top of the probabilistic [`Faults`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallFault {
+    /// Answer with this error (e.g. [`SimError::Conflict`] on a transition); nothing is done.
+    Error(SimError),
+    /// The connection drops before the call is processed: the client sees a failed call
+    /// (as after a timeout) and nothing was done.
+    DropBefore,
+    /// The call is processed, then the connection drops before the answer: the client sees
+    /// a failed call although the change was made (as after a timeout of a slow write).
+    DropAfter,
+}
+
+/// Decides, per API call (`"POST /rest/api/3/issue/{id}/transitions"`, ...), whether to
+/// inject a [`CallFault`]. Consulted by the HTTP face after [`SimJira::admit`] let the call in.
+pub type CallFaultHook = Box<dyn FnMut(&str) -> Option<CallFault> + Send>;
 
 #[derive(Debug, Clone)]
 struct Status {
@@ -454,6 +478,7 @@ pub struct SimJira {
     stats: DeliveryStats,
     calls: BTreeMap<String, u64>,
     total_calls: u64,
+    call_fault_hook: Option<CallFaultHook>,
 }
 
 impl std::fmt::Debug for SimJira {
@@ -565,6 +590,7 @@ impl SimJira {
             stats: DeliveryStats::default(),
             calls: BTreeMap::new(),
             total_calls: 0,
+            call_fault_hook: None,
         }
     }
 
@@ -611,6 +637,16 @@ impl SimJira {
             return Err(SimError::ServerError { status });
         }
         Ok(())
+    }
+
+    /// Consults `hook` on every API call [`SimJira::admit`] lets in (`None` removes it).
+    pub fn set_call_fault_hook(&mut self, hook: Option<CallFaultHook>) {
+        self.call_fault_hook = hook;
+    }
+
+    /// The fault the hook injects into a call to `endpoint`, if any.
+    pub fn call_fault(&mut self, endpoint: &str) -> Option<CallFault> {
+        self.call_fault_hook.as_mut().and_then(|h| h(endpoint))
     }
 
     /// Calls per endpoint, including those answered by a fault.
