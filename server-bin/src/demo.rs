@@ -24,8 +24,8 @@ use sync_store::Store;
 use tokio::task::JoinHandle;
 
 use crate::runtime::{
-    Clock, Counters, ProjectConfig, Runtime, RuntimeConfig, RuntimeError, RuntimeParts, SeqIds,
-    SystemClock,
+    Clock, Counters, JiraSite, ProjectConfig, Runtime, RuntimeConfig, RuntimeError, RuntimeParts,
+    SeqIds, SystemClock,
 };
 
 /// The Handoff project of the demo.
@@ -35,6 +35,8 @@ pub const JIRA_PERSON: &str = "5b10a2844c20165700ede21g";
 /// A person in Handoff.
 pub const HANDOFF_PERSON: &str = "ana";
 const SECRET: &[u8] = b"demo-webhook-secret";
+/// The demo's one Jira site.
+const SITE: &str = "sim";
 
 /// The "Password Reset" texts of docs/sync-model.md.
 pub const HANDOFF_TEXT: &str =
@@ -225,25 +227,29 @@ impl DemoWorld {
         let rt = Runtime::new(
             RuntimeParts {
                 store,
-                jira,
+                sites: vec![JiraSite {
+                    name: SITE.into(),
+                    client: jira,
+                    webhook_secret: Some(SECRET.to_vec()),
+                }],
                 host: host.clone(),
                 clock,
                 ids,
             },
             RuntimeConfig {
-                project: ProjectConfig {
+                projects: vec![ProjectConfig {
                     project_id: PROJECT.into(),
+                    site: SITE.into(),
                     jira_project_key: "SIM".into(),
                     issue_type: "Story".into(),
                     mapping: demo_mapping(),
-                },
-                webhook_secret: Some(SECRET.to_vec()),
+                }],
                 owner: "demo".into(),
                 lease_ms: 30_000,
                 poll_overlap_ms: 120_000,
                 max_jitter_ms: 100,
             },
-        );
+        )?;
         let (intake_addr, intake) = crate::runtime::serve(rt.clone(), loopback).await?;
         lock(&sim)
             .register_webhooks(&json!({
@@ -314,7 +320,7 @@ impl DemoWorld {
     ) -> Result<BTreeMap<String, Value>, RuntimeError> {
         Ok(self
             .rt
-            .read_issue(issue_id, Some(work_item_id))
+            .read_issue(PROJECT, issue_id, Some(work_item_id))
             .await?
             .1
             .values)
@@ -735,7 +741,7 @@ pub async fn run_stories(
     let mut c = Checks::new();
     c.that("the runtime settles", world.settle().await);
     let jira_comments = rt
-        .jira()
+        .jira(SITE)?
         .comments(&issue_id)
         .await
         .map_err(RuntimeError::from)?;
@@ -825,7 +831,7 @@ async fn finish(world: &DemoWorld, mut report: DemoReport) -> Result<DemoReport,
         }
         report.items_synced += u64::from(synced);
     }
-    report.jira_calls = rt.jira().total_calls();
+    report.jira_calls = rt.jira_calls();
     report.errors =
         Counters::get(&rt.counters.errors) + Counters::get(&rt.counters.dispatch_failed);
     Ok(report)

@@ -160,7 +160,12 @@ async fn webhook_intake_refuses_bad_signatures_and_bodies_and_drops_duplicates()
     assert_eq!(rejected[0].delivery_id.as_deref(), Some("d-2"));
     // The accepted delivery is about an issue no link knows: processed, nothing done.
     assert!(w.settle().await);
-    let entry = w.rt.store().inbox_get("d-1").await.unwrap().unwrap();
+    let entry =
+        w.rt.store()
+            .inbox_get("jira:sim:d-1")
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(entry.outcome.as_deref(), Some("no link"));
 }
 
@@ -168,7 +173,8 @@ async fn webhook_intake_refuses_bad_signatures_and_bodies_and_drops_duplicates()
 async fn an_imported_jira_issue_gets_a_handoff_item_once() {
     let w = world().await;
     let created =
-        w.rt.jira()
+        w.rt.jira_for_project(PROJECT)
+            .unwrap()
             .create_issue(&NewIssue {
                 project_key: "SIM".into(),
                 issue_type: "Story".into(),
@@ -188,9 +194,15 @@ async fn an_imported_jira_issue_gets_a_handoff_item_once() {
             })
             .await
             .unwrap();
-    let link = w.rt.import_issue(&created.issue.id, "ana").await.unwrap();
+    let link =
+        w.rt.import_issue(PROJECT, &created.issue.id, "ana")
+            .await
+            .unwrap();
     assert!(w.settle().await);
-    let again = w.rt.import_issue(&created.issue.id, "ana").await.unwrap();
+    let again =
+        w.rt.import_issue(PROJECT, &created.issue.id, "ana")
+            .await
+            .unwrap();
     assert_eq!(link, again, "importing twice keeps one link");
     let items = w.host.items(PROJECT);
     assert_eq!(items.len(), 1);

@@ -1164,6 +1164,27 @@ impl Store {
         row.map(LinkViewRow::into_view).transpose()
     }
 
+    async fn link_views_where(&self, column: &str, value: &str) -> Result<Vec<LinkView>> {
+        let sql = format!(
+            "SELECT {LINK_VIEW_COLUMNS} FROM link_view WHERE {column} = $1 ORDER BY link_id"
+        );
+        let rows: Vec<LinkViewRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql).bind(value).fetch_all(pool).await?
+        });
+        rows.into_iter().map(LinkViewRow::into_view).collect()
+    }
+
+    /// Every link of a Jira issue id, by link id: an issue unlinked and linked again has
+    /// several, and issue ids of different Jira sites can be equal.
+    pub async fn links_by_issue(&self, issue_id: &str) -> Result<Vec<LinkView>> {
+        self.link_views_where("issue_id", issue_id).await
+    }
+
+    /// Every link of a work item, by link id (an item unlinked and linked again has several).
+    pub async fn links_by_work_item(&self, work_item_id: &str) -> Result<Vec<LinkView>> {
+        self.link_views_where("work_item_id", work_item_id).await
+    }
+
     /// The link view of a link id.
     pub async fn link_view(&self, link_id: &str) -> Result<Option<LinkView>> {
         self.link_view_where("link_id", link_id).await

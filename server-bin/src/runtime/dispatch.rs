@@ -18,7 +18,7 @@ use sync_domain::mapping::Side;
 use sync_domain::{Value, ValueKind};
 use sync_store::{AttemptOutcome, EventMetadata, LeasedIntent, Source, SyncAttempt};
 
-use super::{Counters, Runtime, RuntimeError};
+use super::{Counters, ProjectConfig, Runtime, RuntimeError};
 
 /// What one dispatcher pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -231,9 +231,10 @@ impl Runtime {
                 // The held intent waits for a fresh read of the item: read it now.
                 if let Some(item_id) = &state.work_item_id {
                     if let Some(item) = self.host.get_item(item_id).await? {
+                        let project = self.project(&state.project_id)?;
                         let cmd = LinkCommand::ObserveHandoff {
                             cmd_id: self.ids.next_id("reread"),
-                            observed: self.handoff_observation(&item),
+                            observed: Self::handoff_observation(&project, &item),
                             delivery_id: None,
                             at: self.now(),
                         };
@@ -254,24 +255,19 @@ impl Runtime {
         }
     }
 
-    fn jira_kind(&self, jira_field: &str) -> ValueKind {
-        self.config
-            .project
-            .mapping
-            .by_jira(jira_field)
-            .next()
-            .map_or(ValueKind::Text, |m| m.kind)
-    }
-
     fn jira_changes(
-        &self,
+        project: &ProjectConfig,
         fields: &BTreeMap<String, Value>,
         marker: Option<&str>,
     ) -> Vec<JiraFieldChange> {
         fields
             .iter()
             .map(|(f, v)| {
-                let kind = self.jira_kind(f);
+                let kind = project
+                    .mapping
+                    .by_jira(f)
+                    .next()
+                    .map_or(ValueKind::Text, |m| m.kind);
                 // Labels are written whole: keep the create marker on the issue.
                 let v = match (f.as_str(), marker, v) {
                     ("labels", Some(m), Value::OptionSet(set)) => {
@@ -287,10 +283,11 @@ impl Runtime {
 
     async fn jira_read_back(
         &self,
+        project_id: &str,
         issue_id: &str,
         work_item_id: Option<&str>,
     ) -> Result<(sync_domain::link::JiraRef, JiraObservation), Failure> {
-        self.read_issue(issue_id, work_item_id)
+        self.read_issue(project_id, issue_id, work_item_id)
             .await
             .map_err(|e| match e {
                 RuntimeError::Jira(j) => from_jira(j),
@@ -310,8 +307,15 @@ impl Runtime {
         intent: &Intent,
         attempts: u32,
     ) -> Result<Done, Failure> {
+        let project = self
+            .project(&state.project_id)
+            .map_err(|e| Failure::Class(ErrorClass::Permanent, e.to_string()))?;
+        let jira = self
+            .jira(&project.site)
+            .map_err(|e| Failure::Class(ErrorClass::Permanent, e.to_string()))?;
+        let pid = project.project_id.as_str();
         let work_item = state.work_item_id.as_deref();
-        let marker = work_item.map(|w| self.jira.marker_label(w));
+        let marker = work_item.map(|w| jira.marker_label(w));
         match &intent.action {
             IntentAction::CreateJiraIssue {
                 work_item_id,
@@ -320,10 +324,7 @@ impl Runtime {
             } => {
                 // A retry first looks for the issue an earlier attempt may have created.
                 let found = if attempts > 0 {
-                    self.jira
-                        .find_by_marker(work_item_id)
-                        .await
-                        .map_err(from_jira)?
+                    jira.find_by_marker(work_item_id).await.map_err(from_jira)?
                 } else {
                     None
                 };
@@ -331,15 +332,17 @@ impl Runtime {
                     Some(i) => i,
                     None => {
                         let new = NewIssue {
-                            project_key: self.config.project.jira_project_key.clone(),
-                            issue_type: self.config.project.issue_type.clone(),
+                            project_key: project.jira_project_key.clone(),
+                            issue_type: project.issue_type.clone(),
                             work_item_id: work_item_id.clone(),
-                            fields: self.jira_changes(fields, None),
+                            fields: Self::jira_changes(&project, fields, None),
                         };
-                        self.jira.create_issue(&new).await.map_err(from_jira)?.issue
+                        jira.create_issue(&new).await.map_err(from_jira)?.issue
                     }
                 };
-                let (issue, observed) = self.jira_read_back(&issue.id, Some(work_item_id)).await?;
+                let (issue, observed) = self
+                    .jira_read_back(pid, &issue.id, Some(work_item_id))
+                    .await?;
                 Ok(Done {
                     outcome: DispatchOutcome::JiraIssueCreated {
                         issue,
@@ -349,12 +352,11 @@ impl Runtime {
                 })
             }
             IntentAction::UpdateJiraFields { issue_id, fields } => {
-                let changes = self.jira_changes(fields, marker.as_deref());
-                self.jira
-                    .edit_issue(issue_id, &changes)
+                let changes = Self::jira_changes(&project, fields, marker.as_deref());
+                jira.edit_issue(issue_id, &changes)
                     .await
                     .map_err(from_jira)?;
-                let (_, observed) = self.jira_read_back(issue_id, work_item).await?;
+                let (_, observed) = self.jira_read_back(pid, issue_id, work_item).await?;
                 Ok(Done {
                     outcome: DispatchOutcome::JiraUpdated {
                         version: Some(observed.version),
@@ -363,11 +365,10 @@ impl Runtime {
                 })
             }
             IntentAction::TransitionJiraStatus { issue_id, status } => {
-                self.jira
-                    .transition_to(issue_id, status, None)
+                jira.transition_to(issue_id, status, None)
                     .await
                     .map_err(from_jira)?;
-                let (_, observed) = self.jira_read_back(issue_id, work_item).await?;
+                let (_, observed) = self.jira_read_back(pid, issue_id, work_item).await?;
                 Ok(Done {
                     outcome: DispatchOutcome::JiraUpdated {
                         version: Some(observed.version),
@@ -382,8 +383,7 @@ impl Runtime {
                 body,
             } => {
                 let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
-                let c = self
-                    .jira
+                let c = jira
                     .add_comment(issue_id, author, &body)
                     .await
                     .map_err(from_jira)?;
@@ -400,8 +400,7 @@ impl Runtime {
                 body,
             } => {
                 let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
-                let c = self
-                    .jira
+                let c = jira
                     .edit_comment(issue_id, comment_id, author, &body)
                     .await
                     .map_err(from_jira)?;

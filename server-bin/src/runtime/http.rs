@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ const MAX_BODY: usize = 2 * 1024 * 1024;
 pub fn app(rt: Arc<Runtime>) -> Router {
     Router::new()
         .route("/api/webhooks/jira", post(jira_webhook))
+        .route("/api/webhooks/jira/{site}", post(jira_site_webhook))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(rt)
@@ -51,9 +52,27 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 async fn jira_webhook(State(rt): State<Arc<Runtime>>, headers: HeaderMap, body: Bytes) -> Response {
+    receive(&rt, None, &headers, &body).await
+}
+
+async fn jira_site_webhook(
+    State(rt): State<Arc<Runtime>>,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(&rt, Some(&site), &headers, &body).await
+}
+
+async fn receive(rt: &Runtime, site: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match rt
-        .receive_jira_webhook(header(SIGNATURE_HEADER), header(DELIVERY_ID_HEADER), &body)
+        .receive_jira_webhook(
+            site,
+            header(SIGNATURE_HEADER),
+            header(DELIVERY_ID_HEADER),
+            body,
+        )
         .await
     {
         Ok(IntakeOutcome::Accepted { delivery_id }) => (
@@ -72,6 +91,7 @@ async fn jira_webhook(State(rt): State<Arc<Runtime>>, headers: HeaderMap, body: 
             "the delivery's signature does not match",
         ),
         Err(IntakeError::Malformed(m)) => error(StatusCode::BAD_REQUEST, "malformed_delivery", &m),
+        Err(IntakeError::UnknownSite(m)) => error(StatusCode::NOT_FOUND, "unknown_site", &m),
         Err(IntakeError::Store(e)) => {
             tracing::error!(error = %e, "webhook intake: store");
             error(

@@ -43,6 +43,10 @@ pub enum IntakeError {
     /// The body is not a Jira event we handle; it is kept in the rejected deliveries.
     #[error("malformed delivery: {0}")]
     Malformed(String),
+    /// The delivery names a Jira site that is not configured (or names none while several
+    /// are): nothing was stored.
+    #[error("unknown Jira site: {0}")]
+    UnknownSite(String),
     /// The store failed; the sender should retry.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -52,14 +56,34 @@ impl Runtime {
     /// Takes one Jira webhook delivery: verifies its signature (when a secret is set),
     /// refuses a body that is not a Jira event (kept for inspection), and stores it in the
     /// inbox unless its delivery id was seen before. Processing happens in the inbox worker.
+    ///
+    /// `site` names the Jira site the delivery came from; `None` means the only configured
+    /// site (an error when there are several).
     pub async fn receive_jira_webhook(
         &self,
+        site: Option<&str>,
         signature: Option<&str>,
         delivery_id: Option<&str>,
         body: &[u8],
     ) -> Result<IntakeOutcome, IntakeError> {
         let now = self.now();
-        if let Some(secret) = &self.config.webhook_secret {
+        let site = match site {
+            Some(name) => self
+                .sites
+                .get(name)
+                .ok_or_else(|| IntakeError::UnknownSite(name.to_string()))?,
+            None if self.sites.len() == 1 => self
+                .sites
+                .values()
+                .next()
+                .ok_or_else(|| IntakeError::UnknownSite("(none configured)".into()))?,
+            None => {
+                return Err(IntakeError::UnknownSite(
+                    "several Jira sites are configured: post to /api/webhooks/jira/{site}".into(),
+                ))
+            }
+        };
+        if let Some(secret) = &site.site.webhook_secret {
             if let Err(e) = verify_signature(secret, body, signature) {
                 Counters::bump(&self.counters.webhooks_rejected);
                 return Err(IntakeError::BadSignature(e.to_string()));
@@ -84,9 +108,11 @@ impl Runtime {
         let delivery_id = delivery_id
             .map(str::to_string)
             .unwrap_or_else(|| self.ids.next_id("jira-nodelivery"));
+        // Delivery ids are unique per site: the inbox key carries the site.
+        let key = inbox_key(&site.site.name, &delivery_id);
         match self
             .store
-            .inbox_insert(&delivery_id, Source::Jira, &text, now)
+            .inbox_insert(&key, Source::Jira, &text, now)
             .await?
         {
             InboxInsert::Inserted => {
@@ -152,7 +178,10 @@ impl Runtime {
 
     async fn process_entry(&self, entry: &InboxEntry) -> Result<String, RuntimeError> {
         match entry.source {
-            Source::Jira => self.process_jira(&entry.delivery_id, &entry.body).await,
+            Source::Jira => {
+                let (site, delivery_id) = split_inbox_key(&entry.delivery_id);
+                self.process_jira(site, delivery_id, &entry.body).await
+            }
             Source::Handoff => match serde_json::from_str::<HostNotification>(&entry.body) {
                 Ok(n) => self.process_notification(&entry.delivery_id, &n).await,
                 Err(e) => Ok(format!("unreadable notification: {e}")),
@@ -161,22 +190,39 @@ impl Runtime {
         }
     }
 
-    async fn process_jira(&self, delivery_id: &str, body: &str) -> Result<String, RuntimeError> {
+    async fn process_jira(
+        &self,
+        site: Option<&str>,
+        delivery_id: &str,
+        body: &str,
+    ) -> Result<String, RuntimeError> {
         let event = match parse_event(body.as_bytes(), Some(delivery_id)) {
             Ok(e) => e,
             Err(e) => return Ok(format!("malformed: {e}")),
         };
-        let Some(link) = self.store.link_by_issue(&event.issue.id).await? else {
+        let site_name = match site {
+            Some(s) => s.to_string(),
+            None => match self.sites.keys().next() {
+                Some(s) if self.sites.len() == 1 => s.clone(),
+                _ => return Ok("no site".into()),
+            },
+        };
+        let Some(link) = self.link_for_issue(&site_name, &event.issue.id).await? else {
             return Ok("no link".into());
         };
         if link.status == LinkStatus::Unlinked {
             return Ok("link unlinked".into());
         }
+        let project = self.project(&link.project_id)?;
+        let site_state = self.site(&project.site)?;
         let marker = link
             .work_item_id
             .as_deref()
-            .map(|w| self.jira.marker_label(w));
-        let ctx = self.observe_ctx(marker.as_deref()).await?;
+            .map(|w| site_state.site.client.marker_label(w));
+        let account = self.our_account(site_state).await;
+        let ctx = self
+            .observe_ctx(&project, account.as_deref(), marker.as_deref())
+            .await?;
         let observation = observe_event(&event, &ctx)?;
         let at = self.now();
         let cmd_id = self.ids.next_id("jira");
@@ -237,7 +283,7 @@ impl Runtime {
         delivery_id: &str,
         n: &HostNotification,
     ) -> Result<String, RuntimeError> {
-        let Some(link) = self.store.link_by_work_item(&n.item_id).await? else {
+        let Some(link) = self.link_for_item(&n.item_id).await? else {
             return Ok("no link".into());
         };
         if link.status == LinkStatus::Unlinked {
@@ -251,7 +297,10 @@ impl Runtime {
                     Some(item) => (
                         LinkCommand::ObserveHandoff {
                             cmd_id,
-                            observed: self.handoff_observation(&item),
+                            observed: Self::handoff_observation(
+                                &*self.project(&link.project_id)?,
+                                &item,
+                            ),
                             delivery_id: Some(delivery_id.to_string()),
                             at,
                         },
@@ -326,6 +375,22 @@ impl Runtime {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The inbox key of a Jira delivery: `jira:{site}:{delivery id}`.
+fn inbox_key(site: &str, delivery_id: &str) -> String {
+    format!("jira:{site}:{delivery_id}")
+}
+
+/// The site and delivery id of an inbox key (keys stored without a site give `None`).
+fn split_inbox_key(key: &str) -> (Option<&str>, &str) {
+    match key
+        .strip_prefix("jira:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        Some((site, id)) => (Some(site), id),
+        None => (None, key),
     }
 }
 

@@ -9,14 +9,16 @@ mod poll;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use handoff_adapter::{Host, HostError, HostItem};
 use jira_adapter::client::JiraClient;
 use jira_adapter::error::JiraError;
 use jira_adapter::observe::{fields_to_read, observe_issue, ObserveContext};
-use sync_domain::link::{HandoffObservation, JiraObservation, JiraRef, LinkCommand, Millis};
+use sync_domain::link::{
+    HandoffObservation, JiraObservation, JiraRef, LinkCommand, LinkStatus, Millis,
+};
 use sync_domain::mapping::ProjectMapping;
 use sync_domain::{DomainError, Value};
 use sync_store::{EventMetadata, Source, Store, StoreError};
@@ -122,11 +124,25 @@ impl IdSource for SeqIds {
     }
 }
 
+/// One Jira site the runtime talks to: its client (with its own rate limiter) and the secret
+/// its webhooks are signed with.
+pub struct JiraSite {
+    /// The site's name in the config (`default` for a single site).
+    pub name: String,
+    /// The client.
+    pub client: JiraClient,
+    /// The secret Jira signs this site's webhooks with; unsigned deliveries are refused when
+    /// set.
+    pub webhook_secret: Option<Vec<u8>>,
+}
+
 /// One synced project: which host project and Jira project, and the mapping in force.
 #[derive(Clone, Debug)]
 pub struct ProjectConfig {
     /// The host's project id (also the link's project id).
     pub project_id: String,
+    /// The name of the Jira site the project lives on.
+    pub site: String,
     /// The Jira project key issues are created in and polled from.
     pub jira_project_key: String,
     /// The issue type of created issues.
@@ -138,10 +154,8 @@ pub struct ProjectConfig {
 /// Settings of the runtime.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
-    /// The project.
-    pub project: ProjectConfig,
-    /// The secret Jira signs webhooks with; unsigned deliveries are refused when set.
-    pub webhook_secret: Option<Vec<u8>>,
+    /// The synced projects.
+    pub projects: Vec<ProjectConfig>,
     /// The name of this dispatcher in the lease table.
     pub owner: String,
     /// How long a dispatcher holds a link's lease.
@@ -152,12 +166,26 @@ pub struct RuntimeConfig {
     pub max_jitter_ms: u64,
 }
 
+impl RuntimeConfig {
+    /// The defaults for `projects`: owner `jira-sync`, 30 s leases, 60 s poll overlap, 1 s
+    /// of jitter at most.
+    pub fn new(projects: Vec<ProjectConfig>) -> RuntimeConfig {
+        RuntimeConfig {
+            projects,
+            owner: "jira-sync".into(),
+            lease_ms: 30_000,
+            poll_overlap_ms: 60_000,
+            max_jitter_ms: 1_000,
+        }
+    }
+}
+
 /// What the runtime is built from: the store, the adapters and the seams.
 pub struct RuntimeParts {
     /// The event store.
     pub store: Store,
-    /// The Jira site.
-    pub jira: JiraClient,
+    /// The Jira sites, by name.
+    pub sites: Vec<JiraSite>,
     /// The host.
     pub host: Arc<dyn Host>,
     /// The clock.
@@ -181,6 +209,15 @@ pub enum RuntimeError {
     /// The item or issue to link does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The project is not configured.
+    #[error("unknown project {0:?}")]
+    UnknownProject(String),
+    /// The Jira site is not configured.
+    #[error("unknown Jira site {0:?}")]
+    UnknownSite(String),
+    /// The runtime was built from an inconsistent config.
+    #[error("config: {0}")]
+    Config(String),
 }
 
 impl RuntimeError {
@@ -221,15 +258,22 @@ impl Counters {
     }
 }
 
-/// The sync runtime of one project.
+/// A configured site and what the runtime learned of it.
+struct SiteState {
+    site: JiraSite,
+    /// The engine's own account on the site, read once.
+    our_account: OnceCell<Option<String>>,
+}
+
+/// The sync runtime: every configured project and Jira site over one store and one host.
 pub struct Runtime {
     store: Store,
-    jira: JiraClient,
+    sites: BTreeMap<String, SiteState>,
+    projects: RwLock<BTreeMap<String, Arc<ProjectConfig>>>,
     host: Arc<dyn Host>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
     config: RuntimeConfig,
-    our_account: OnceCell<Option<String>>,
     /// Wakes the inbox worker.
     inbox_wake: Notify,
     /// Wakes the dispatcher.
@@ -242,22 +286,63 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A runtime over `parts` with `config`.
-    pub fn new(parts: RuntimeParts, config: RuntimeConfig) -> Arc<Runtime> {
-        Arc::new(Runtime {
+    /// A runtime over `parts` with `config`. Fails when a project names a site that is not
+    /// among the parts, or two projects or sites share an id.
+    pub fn new(parts: RuntimeParts, config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+        let mut sites = BTreeMap::new();
+        for site in parts.sites {
+            let name = site.name.clone();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(RuntimeError::Config(format!(
+                    "the Jira site name {name:?} must be letters, digits, '-' or '_'"
+                )));
+            }
+            let state = SiteState {
+                site,
+                our_account: OnceCell::new(),
+            };
+            if sites.insert(name.clone(), state).is_some() {
+                return Err(RuntimeError::Config(format!(
+                    "two Jira sites are named {name:?}"
+                )));
+            }
+        }
+        let mut projects = BTreeMap::new();
+        for p in &config.projects {
+            if !sites.contains_key(&p.site) {
+                return Err(RuntimeError::Config(format!(
+                    "project {:?} names the Jira site {:?}, which is not configured",
+                    p.project_id, p.site
+                )));
+            }
+            if projects
+                .insert(p.project_id.clone(), Arc::new(p.clone()))
+                .is_some()
+            {
+                return Err(RuntimeError::Config(format!(
+                    "two projects have the id {:?}",
+                    p.project_id
+                )));
+            }
+        }
+        Ok(Arc::new(Runtime {
             store: parts.store,
-            jira: parts.jira,
+            sites,
+            projects: RwLock::new(projects),
             host: parts.host,
             clock: parts.clock,
             ids: parts.ids,
             config,
-            our_account: OnceCell::new(),
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             counters: Counters::default(),
             poll_state: Mutex::new(poll::PollState::default()),
             dispatch_paused: std::sync::atomic::AtomicBool::new(false),
-        })
+        }))
     }
 
     /// The store.
@@ -265,19 +350,86 @@ impl Runtime {
         &self.store
     }
 
-    /// The Jira client.
-    pub fn jira(&self) -> &JiraClient {
-        &self.jira
+    /// The host.
+    pub fn host(&self) -> &Arc<dyn Host> {
+        &self.host
     }
 
-    /// The project's settings.
-    pub fn project(&self) -> &ProjectConfig {
-        &self.config.project
+    /// The names of the configured Jira sites.
+    pub fn site_names(&self) -> Vec<String> {
+        self.sites.keys().cloned().collect()
+    }
+
+    /// The Jira client of a site.
+    pub fn jira(&self, site: &str) -> Result<&JiraClient, RuntimeError> {
+        self.site(site).map(|s| &s.site.client)
+    }
+
+    /// The Jira client of a project's site.
+    pub fn jira_for_project(&self, project_id: &str) -> Result<&JiraClient, RuntimeError> {
+        let site = self.project(project_id)?.site.clone();
+        self.jira(&site)
+    }
+
+    /// Jira API calls made so far, over every site.
+    pub fn jira_calls(&self) -> u64 {
+        self.sites
+            .values()
+            .map(|s| s.site.client.total_calls())
+            .sum()
+    }
+
+    fn site(&self, name: &str) -> Result<&SiteState, RuntimeError> {
+        self.sites
+            .get(name)
+            .ok_or_else(|| RuntimeError::UnknownSite(name.to_string()))
+    }
+
+    /// A project's settings (with the mapping in force now).
+    pub fn project(&self, project_id: &str) -> Result<Arc<ProjectConfig>, RuntimeError> {
+        self.projects
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(project_id)
+            .cloned()
+            .ok_or_else(|| RuntimeError::UnknownProject(project_id.to_string()))
+    }
+
+    /// Every project's settings, by project id.
+    pub fn projects(&self) -> Vec<Arc<ProjectConfig>> {
+        self.projects
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Puts a new mapping in force for a project's new links and observations (the caller
+    /// records the change in the project's history and tells the existing links).
+    pub fn set_mapping(
+        &self,
+        project_id: &str,
+        mapping: ProjectMapping,
+    ) -> Result<(), RuntimeError> {
+        let mut projects = self.projects.write().unwrap_or_else(|p| p.into_inner());
+        let p = projects
+            .get_mut(project_id)
+            .ok_or_else(|| RuntimeError::UnknownProject(project_id.to_string()))?;
+        let mut next = (**p).clone();
+        next.mapping = mapping;
+        *p = Arc::new(next);
+        Ok(())
     }
 
     /// Now, by the injected clock.
     pub fn now(&self) -> Millis {
         self.clock.now_ms()
+    }
+
+    /// A fresh id with `prefix`.
+    pub fn next_id(&self, prefix: &str) -> String {
+        self.ids.next_id(prefix)
     }
 
     /// Holds the dispatcher (`true`) or lets it run again (`false`).
@@ -288,47 +440,95 @@ impl Runtime {
         }
     }
 
-    /// The engine's own Jira account id, read once from `/myself` (`None` when Jira does not
-    /// tell it; changelog authorship is then unknown).
-    async fn our_account(&self) -> Option<&str> {
-        self.our_account
+    /// The engine's own Jira account id on a site, read once from `/myself` (`None` when
+    /// Jira does not tell it; changelog authorship is then unknown).
+    async fn our_account(&self, site: &SiteState) -> Option<String> {
+        site.our_account
             .get_or_init(|| async {
-                match self.jira.myself().await {
+                match site.site.client.myself().await {
                     Ok(u) => u.account_id.or(u.name),
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the Jira account of the engine");
+                        tracing::warn!(site = %site.site.name, error = %e, "cannot read the Jira account of the engine");
                         None
                     }
                 }
             })
             .await
-            .as_deref()
+            .clone()
     }
 
-    /// The observation context for a link whose work item is `work_item_id`.
+    /// The link of a Jira issue of `site`: the live one when the issue was linked several
+    /// times; links of projects on other sites (whose issue ids may be equal) are skipped.
+    pub async fn link_for_issue(
+        &self,
+        site: &str,
+        issue_id: &str,
+    ) -> Result<Option<sync_store::LinkView>, RuntimeError> {
+        let links = self.store.links_by_issue(issue_id).await?;
+        Ok(self.pick_link(links, |p| p.site == site))
+    }
+
+    /// The link of a work item: the live one when the item was linked several times.
+    pub async fn link_for_item(
+        &self,
+        work_item_id: &str,
+    ) -> Result<Option<sync_store::LinkView>, RuntimeError> {
+        let links = self.store.links_by_work_item(work_item_id).await?;
+        Ok(self.pick_link(links, |_| true))
+    }
+
+    fn pick_link(
+        &self,
+        links: Vec<sync_store::LinkView>,
+        project_ok: impl Fn(&ProjectConfig) -> bool,
+    ) -> Option<sync_store::LinkView> {
+        let projects = self.projects.read().unwrap_or_else(|p| p.into_inner());
+        let mut ours: Vec<sync_store::LinkView> = links
+            .into_iter()
+            .filter(|l| projects.get(&l.project_id).is_some_and(|p| project_ok(p)))
+            .collect();
+        // The live link wins; among unlinked ones, the newest.
+        match ours.iter().position(|l| l.status != LinkStatus::Unlinked) {
+            Some(i) => Some(ours.swap_remove(i)),
+            None => ours.pop(),
+        }
+    }
+
+    /// The observation context for a link of `project` whose marker label is `marker`.
     async fn observe_ctx<'a>(
-        &'a self,
+        &self,
+        project: &'a ProjectConfig,
+        our_account: Option<&'a str>,
         marker: Option<&'a str>,
     ) -> Result<ObserveContext<'a>, RuntimeError> {
+        let site = self.site(&project.site)?;
         Ok(ObserveContext {
-            mapping: &self.config.project.mapping,
-            flavor: self.jira.flavor().await?,
-            our_account: self.our_account().await,
+            mapping: &project.mapping,
+            flavor: site.site.client.flavor().await?,
+            our_account,
             marker_label: marker,
         })
     }
 
-    /// Reads a Jira issue as an observation for a link with work item `work_item_id`.
+    /// Reads a Jira issue of a project as an observation for a link with work item
+    /// `work_item_id`.
     pub async fn read_issue(
         &self,
+        project_id: &str,
         issue_id: &str,
         work_item_id: Option<&str>,
     ) -> Result<(JiraRef, JiraObservation), RuntimeError> {
-        let fields = fields_to_read(&self.config.project.mapping);
+        let project = self.project(project_id)?;
+        let site = self.site(&project.site)?;
+        let jira = &site.site.client;
+        let fields = fields_to_read(&project.mapping);
         let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-        let issue = self.jira.get_issue(issue_id, &refs).await?;
-        let marker = work_item_id.map(|w| self.jira.marker_label(w));
-        let ctx = self.observe_ctx(marker.as_deref()).await?;
+        let issue = jira.get_issue(issue_id, &refs).await?;
+        let marker = work_item_id.map(|w| jira.marker_label(w));
+        let account = self.our_account(site).await;
+        let ctx = self
+            .observe_ctx(&project, account.as_deref(), marker.as_deref())
+            .await?;
         let (observed, skipped) = observe_issue(&issue, &ctx);
         for (field, reason) in skipped {
             tracing::warn!(issue = %issue.id, %field, %reason, "a mapped Jira field could not be read");
@@ -342,11 +542,9 @@ impl Runtime {
         ))
     }
 
-    /// A host item as an observation: only the mapped fields.
-    fn handoff_observation(&self, item: &HostItem) -> HandoffObservation {
-        let values: BTreeMap<String, Value> = self
-            .config
-            .project
+    /// A host item as an observation: only the fields `project` maps.
+    fn handoff_observation(project: &ProjectConfig, item: &HostItem) -> HandoffObservation {
+        let values: BTreeMap<String, Value> = project
             .mapping
             .fields
             .iter()
@@ -380,21 +578,24 @@ impl Runtime {
     /// Links a host item to a new Jira issue (the engine creates it): "push to Jira".
     /// Returns the link id; an item already linked returns its link.
     pub async fn push_item(&self, work_item_id: &str, actor: &str) -> Result<String, RuntimeError> {
-        if let Some(v) = self.store.link_by_work_item(work_item_id).await? {
-            return Ok(v.link_id);
+        if let Some(v) = self.link_for_item(work_item_id).await? {
+            if v.status != LinkStatus::Unlinked {
+                return Ok(v.link_id);
+            }
         }
         let item = self
             .host
             .get_item(work_item_id)
             .await?
             .ok_or_else(|| RuntimeError::NotFound(format!("work item {work_item_id}")))?;
+        let project = self.project(&item.project_id)?;
         let link_id = self.ids.next_id("link");
         let cmd = LinkCommand::CreateFromHandoff {
             cmd_id: self.ids.next_id("create"),
-            project_id: self.config.project.project_id.clone(),
+            project_id: project.project_id.clone(),
             work_item_id: work_item_id.to_string(),
-            item: self.handoff_observation(&item),
-            mapping: self.config.project.mapping.clone(),
+            item: Self::handoff_observation(&project, &item),
+            mapping: project.mapping.clone(),
             at: self.now(),
         };
         let meta = EventMetadata {
@@ -407,18 +608,34 @@ impl Runtime {
 
     /// Links an existing Jira issue to a new host item (the engine creates it): "import".
     /// Returns the link id; an issue already linked returns its link.
-    pub async fn import_issue(&self, issue_id: &str, actor: &str) -> Result<String, RuntimeError> {
-        if let Some(v) = self.store.link_by_issue(issue_id).await? {
-            return Ok(v.link_id);
+    pub async fn import_issue(
+        &self,
+        project_id: &str,
+        issue_id: &str,
+        actor: &str,
+    ) -> Result<String, RuntimeError> {
+        let project = self.project(project_id)?;
+        if let Some(v) = self.link_for_issue(&project.site, issue_id).await? {
+            if v.status != LinkStatus::Unlinked {
+                return Ok(v.link_id);
+            }
         }
-        let (issue, observed) = self.read_issue(issue_id, None).await?;
+        let (issue, observed) = self.read_issue(project_id, issue_id, None).await?;
+        // An issue asked for by key is stored by id: look again by its id.
+        if issue.id != issue_id {
+            if let Some(v) = self.link_for_issue(&project.site, &issue.id).await? {
+                if v.status != LinkStatus::Unlinked {
+                    return Ok(v.link_id);
+                }
+            }
+        }
         let link_id = self.ids.next_id("link");
         let cmd = LinkCommand::CreateFromJira {
             cmd_id: self.ids.next_id("import"),
-            project_id: self.config.project.project_id.clone(),
+            project_id: project.project_id.clone(),
             issue,
             observed,
-            mapping: self.config.project.mapping.clone(),
+            mapping: project.mapping.clone(),
             at: self.now(),
         };
         let meta = EventMetadata {

@@ -2,6 +2,7 @@
 //! host's change feed. Both feed plain observations; the domain drops the stale ones by
 //! version, so the overlap re-reads are harmless.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jira_adapter::client::{incremental_jql, SearchRequest};
@@ -9,14 +10,14 @@ use jira_adapter::observe::{fields_to_read, observe_issue};
 use sync_domain::link::{LinkCommand, LinkStatus};
 use sync_store::{EventMetadata, Source};
 
-use super::{Runtime, RuntimeError};
+use super::{ProjectConfig, Runtime, RuntimeError};
 
-/// Where the pollers stand (in memory: a restart polls again from its start time minus the
-/// overlap; the domain drops what it has already seen).
+/// Where the pollers stand, per project (in memory: a restart polls again from its start
+/// time minus the overlap; the domain drops what it has already seen).
 #[derive(Debug, Default)]
 pub(super) struct PollState {
-    jira_watermark: Option<i64>,
-    host_cursor: Option<String>,
+    jira_watermark: BTreeMap<String, i64>,
+    host_cursor: BTreeMap<String, String>,
 }
 
 fn offset(ms: i64) -> time::OffsetDateTime {
@@ -25,9 +26,30 @@ fn offset(ms: i64) -> time::OffsetDateTime {
 }
 
 impl Runtime {
-    /// One incremental Jira poll of the project: issues updated since the last poll (minus
-    /// the overlap) are read and fed to their links. Returns how many linked issues it saw.
+    /// One incremental Jira poll of every project. Returns how many linked issues it saw.
+    /// A project whose poll fails does not stop the others; the first error is returned
+    /// after all were tried.
     pub async fn poll_jira_once(&self) -> Result<usize, RuntimeError> {
+        let mut seen = 0;
+        let mut first_err = None;
+        for project in self.projects() {
+            match self.poll_jira_project(&project).await {
+                Ok(n) => seen += n,
+                Err(e) => {
+                    tracing::warn!(project = %project.project_id, error = %e, "Jira poll");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(seen),
+        }
+    }
+
+    /// One incremental Jira poll of a project: issues updated since the last poll (minus
+    /// the overlap) are read and fed to their links. Returns how many linked issues it saw.
+    pub async fn poll_jira_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
         let now = self.now();
         let overlap = self.config.poll_overlap_ms;
         let watermark = self
@@ -35,38 +57,36 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .jira_watermark
+            .get(&project.project_id)
+            .copied()
             .unwrap_or(now);
-        // `incremental_jql` wraps a base query in parentheses, which the simulator's JQL does
-        // not parse; the project clause is a plain conjunct, so it goes in front instead.
+        // `incremental_jql` wraps a base query in parentheses; the project clause is a plain
+        // conjunct in front.
         let since = incremental_jql(
             "",
             offset(watermark),
             offset(now),
             Duration::from_millis(overlap),
         );
-        let jql = format!(
-            "project = {} AND {since}",
-            self.config.project.jira_project_key
-        );
-        let fields = fields_to_read(&self.config.project.mapping);
+        let jql = format!("project = {} AND {since}", project.jira_project_key);
+        let site = self.site(&project.site)?;
+        let jira = &site.site.client;
+        let fields = fields_to_read(&project.mapping);
         let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-        let issues = self
-            .jira
-            .search_all(&SearchRequest::new(&jql, &refs))
-            .await?;
+        let issues = jira.search_all(&SearchRequest::new(&jql, &refs)).await?;
+        let account = self.our_account(site).await;
         let mut seen = 0;
         for issue in issues {
-            let Some(link) = self.store.link_by_issue(&issue.id).await? else {
+            let Some(link) = self.link_for_issue(&project.site, &issue.id).await? else {
                 continue;
             };
-            if link.status == LinkStatus::Unlinked {
+            if link.status == LinkStatus::Unlinked || link.project_id != project.project_id {
                 continue;
             }
-            let marker = link
-                .work_item_id
-                .as_deref()
-                .map(|w| self.jira.marker_label(w));
-            let ctx = self.observe_ctx(marker.as_deref()).await?;
+            let marker = link.work_item_id.as_deref().map(|w| jira.marker_label(w));
+            let ctx = self
+                .observe_ctx(project, account.as_deref(), marker.as_deref())
+                .await?;
             let (observed, _) = observe_issue(&issue, &ctx);
             let cmd = LinkCommand::ObserveJira {
                 cmd_id: self.ids.next_id("poll"),
@@ -81,27 +101,37 @@ impl Runtime {
         self.poll_state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .jira_watermark = Some(now);
+            .jira_watermark
+            .insert(project.project_id.clone(), now);
         Ok(seen)
     }
 
-    /// Follows the host's change feed from where the last poll stopped and feeds every
-    /// changed, linked item to its link. Returns how many linked items it saw.
+    /// Follows the host's change feed of every project from where the last poll stopped and
+    /// feeds every changed, linked item to its link. Returns how many linked items it saw.
     pub async fn poll_host_once(&self) -> Result<usize, RuntimeError> {
+        let mut seen = 0;
+        for project in self.projects() {
+            seen += self.poll_host_project(&project).await?;
+        }
+        Ok(seen)
+    }
+
+    async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
         let mut cursor = self
             .poll_state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .host_cursor
-            .clone();
+            .get(&project.project_id)
+            .cloned();
         let mut seen = 0;
         loop {
             let page = self
                 .host
-                .list_changed_since(&self.config.project.project_id, cursor.as_deref(), 100)
+                .list_changed_since(&project.project_id, cursor.as_deref(), 100)
                 .await?;
             for item in &page.items {
-                let Some(link) = self.store.link_by_work_item(&item.id).await? else {
+                let Some(link) = self.link_for_item(&item.id).await? else {
                     continue;
                 };
                 if link.status == LinkStatus::Unlinked {
@@ -109,7 +139,7 @@ impl Runtime {
                 }
                 let cmd = LinkCommand::ObserveHandoff {
                     cmd_id: self.ids.next_id("hpoll"),
-                    observed: self.handoff_observation(item),
+                    observed: Self::handoff_observation(project, item),
                     delivery_id: None,
                     at: self.now(),
                 };
@@ -117,12 +147,13 @@ impl Runtime {
                     .await?;
                 seen += 1;
             }
-            if page.next_cursor.is_some() {
-                cursor = page.next_cursor.clone();
+            if let Some(next) = &page.next_cursor {
+                cursor = Some(next.clone());
                 self.poll_state
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .host_cursor = cursor.clone();
+                    .host_cursor
+                    .insert(project.project_id.clone(), next.clone());
             }
             if !page.has_more {
                 return Ok(seen);
