@@ -5,6 +5,7 @@
 mod dispatch;
 mod http;
 mod intake;
+pub mod ops;
 mod poll;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use tokio::sync::{Notify, OnceCell};
 pub use dispatch::DispatchReport;
 pub use http::{app, serve};
 pub use intake::{IntakeError, IntakeOutcome};
+pub use ops::OpsError;
 
 /// The runtime's clock: epoch milliseconds.
 pub trait Clock: Send + Sync {
