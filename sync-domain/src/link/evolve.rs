@@ -43,6 +43,12 @@ fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
     }
 }
 
+/// Whether an intent failed at least once: an attempt whose outcome is unknown may have
+/// landed, so the write may show in Jira's changelog more than once.
+fn retried(o: &OpenIntent) -> bool {
+    !matches!(o.state, IntentState::Open { attempts: 0, .. })
+}
+
 fn remember_unechoed(f: &mut FieldState, w: PendingWrite) {
     if let Some(u) = f
         .unechoed_jira
@@ -118,6 +124,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             intent_id,
         } => {
             let started = s.intents.get(intent_id).is_some_and(|o| o.started);
+            let retried = s.intents.get(intent_id).is_some_and(retried);
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
             if *side == Side::Jira && started {
@@ -126,6 +133,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 if let Some(p) = f.pending_jira.iter().find(|p| &p.intent_id == intent_id) {
                     let p = PendingWrite {
                         landed: true,
+                        repeats: retried,
                         ..p.clone()
                     };
                     remember_unechoed(f, p);
@@ -148,6 +156,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     repeats: false,
                     echoed: false,
                     after,
+                    landed_at: None,
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -175,6 +184,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
                 let repeats = !matches!(open.state, IntentState::Open { attempts: 0, .. });
+                let landed_at = match outcome {
+                    DispatchOutcome::JiraUpdated { version } => version.map(|v| v.updated_ms),
+                    _ => None,
+                };
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
                     let after = f
@@ -193,6 +206,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 repeats,
                                 echoed: false,
                                 after,
+                                landed_at,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -261,6 +275,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 let side = open.intent.action.target();
                 // An attempt whose outcome is unknown (a timeout) may still have landed.
                 let attempted = open.started;
+                let repeats = retried(&open);
                 for w in &open.intent.writes {
                     if let Some(f) = s.fields.get_mut(&w.field) {
                         let was = f
@@ -275,9 +290,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 PendingWrite {
                                     landed: false,
                                     overtaken_by: Vec::new(),
-                                    repeats: false,
+                                    repeats,
                                     echoed: false,
                                     after: was.after,
+                                    landed_at: None,
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
                                     prior: w.prior.clone(),

@@ -951,6 +951,9 @@ pub struct PendingWrite {
     /// so Jira's changelog after it tells what it overwrote.
     #[serde(default)]
     pub after: Option<JiraVersion>,
+    /// When the write landed, by Jira's clock (the version the edit returned), when known.
+    #[serde(default)]
+    pub landed_at: Option<Millis>,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
