@@ -1553,3 +1553,151 @@ fn an_overwritten_value_seen_again_after_our_write_is_the_later_edit() {
     assert_eq!(g.field("labels").jira, Value::option_set(["x", "b"]));
     assert_eq!(g.field("labels").base, Value::option_set(["x", "b"]));
 }
+
+// ---- multi-hop transitions of our own ----------------------------------------------------
+
+/// A synced link whose Handoff status moved to done: our transition To Do → Done is under
+/// way (the workflow needs the hop through In Progress).
+fn transition_under_way() -> (Given, String) {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    (g, id)
+}
+
+fn opt(s: &str) -> Value {
+    Value::option(s)
+}
+
+#[test]
+fn an_intermediate_status_of_our_transition_is_neither_an_edit_nor_its_echo() {
+    let (mut g, id) = transition_under_way();
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(has(&evs, "jira_hop_seen"), "{:?}", types(&evs));
+    for t in [
+        "field_changed",
+        "field_echoed",
+        "conflict_opened",
+        "intent_emitted",
+    ] {
+        assert!(!has(&evs, t), "{t}: {:?}", types(&evs));
+    }
+    assert_eq!(g.field("status").pending_jira.len(), 1, "not settled early");
+    // The final hop settles it; its `from` is our own hop, not an overwritten edit.
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: id.clone(),
+        outcome: DispatchOutcome::JiraUpdated { version: None },
+        at: 310,
+    });
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert!(
+        !g.field("status")
+            .unechoed_jira
+            .iter()
+            .any(|u| u.intent_id == id),
+        "settled: {evs:#?}"
+    );
+}
+
+#[test]
+fn hops_of_our_transition_in_any_order_or_lost_raise_nothing() {
+    // The final hop's webhook first, then the intermediate one (stale).
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(has(&evs, "field_echoed"), "{:?}", types(&evs));
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert_eq!(g.field("status").jira, opt("done"));
+    // The intermediate webhook lost: the final one alone confirms the transition; the poller
+    // then reads the changelog, which shows both hops as ours, and settles it.
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    let since = changelog_since(&g.state).unwrap_or_else(|| panic!("the poller must look"));
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 300, true),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(since);
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(changelog_since(&g.state), None);
+}
+
+#[test]
+fn a_persons_status_change_overwritten_by_our_hops_is_kept() {
+    let (mut g, _) = transition_under_way();
+    // A person moved the issue To Do → In Progress (290); our transition went on from there
+    // to Done (310). Our webhook comes first: its `from` is of unknown origin.
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    // The person's webhook, late, tells: their change was overwritten.
+    let evs = g.when(j(
+        290,
+        &[("status", opt("In Progress"))],
+        vec![entry(
+            "status",
+            opt("To Do"),
+            opt("In Progress"),
+            290,
+            false,
+        )],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+    // Through a complete changelog the same loss is found at once.
+    let (mut g, _) = transition_under_way();
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 290, false),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+}

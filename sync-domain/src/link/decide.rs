@@ -629,6 +629,33 @@ impl Decider {
             Side::Handoff => None,
         };
         let by_us = entry.as_ref().and_then(|e| e.by_us);
+        if side == Side::Jira && m.is_jira_status() && by_us != Some(false) && &v != f.last(side) {
+            // An intermediate status of a multi-hop transition of ours: by our account, or
+            // of unknown author while the transition is under way. Neither a person's edit
+            // nor the transition's echo: the final status settles it.
+            let in_flight = |id: &String| self.s.intents.get(id).is_some_and(|o| o.started);
+            let own = f
+                .pending_jira
+                .iter()
+                .rev()
+                .filter(|p| in_flight(&p.intent_id))
+                .chain(
+                    f.unechoed_jira
+                        .iter()
+                        .rev()
+                        .filter(|u| by_us == Some(true) && u.landed && !u.echoed),
+                )
+                .find(|w| w.value != v)
+                .map(|w| w.intent_id.clone());
+            if let Some(intent_id) = own {
+                self.emit(LinkEvent::JiraHopSeen {
+                    field: name.to_string(),
+                    intent_id,
+                    value: v,
+                });
+                return;
+            }
+        }
         let f = match (&entry, side) {
             (Some(e), Side::Jira) if by_us != Some(true) => self.landed_before(name, e, f),
             _ => f,
@@ -1218,6 +1245,29 @@ impl Decider {
             let entry_at = c.at.unwrap_or(o.version.updated_ms);
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
+                // Status changes only through transitions, which may take several hops: the
+                // `from` of our last hop may be a status our own earlier hop set. Known when
+                // that hop was seen, or when the entry before this one (same observation) is
+                // ours; when its author is unknown, the write waits (unsettled) for the
+                // person's own entry or a complete changelog to tell.
+                let is_status = m.is_jira_status();
+                let prev_by_us = o.changes[..i]
+                    .iter()
+                    .rev()
+                    .find(|c2| c2.jira_field == c.jira_field)
+                    .and_then(|c2| c2.by_us);
+                let hop_from = |w: &PendingWrite, fr: &Value| {
+                    is_status && (w.hops.contains(fr) || prev_by_us == Some(true))
+                };
+                let unexplained = |w: &PendingWrite, fr: &Option<Value>| {
+                    fr.as_ref().is_some_and(|fr| {
+                        is_status
+                            && fr != &w.prior
+                            && fr != &w.value
+                            && !hop_from(w, fr)
+                            && prev_by_us != Some(false)
+                    })
+                };
                 // When several entries set the value one of our writes set, the last is our
                 // write's; earlier ones were people setting the same value (converged).
                 // The entry just before this one for the field, in this same observation: when it
@@ -1264,13 +1314,16 @@ impl Decider {
                         self.s.intents.get(&p.intent_id).is_some_and(|o| {
                             !matches!(o.state, IntentState::Open { attempts: 0, .. })
                         });
+                    let wait = unexplained(&p, &from);
                     self.emit(LinkEvent::FieldEchoed {
                         side: Side::Jira,
                         field: m.handoff_field.clone(),
                         value: p.value.clone(),
                         intent_id: p.intent_id.clone(),
                     });
-                    if retried {
+                    if wait {
+                        // Kept landed and unsettled: see `hop_from` above.
+                    } else if retried {
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
                             intent_id: p.intent_id.clone(),
@@ -1284,8 +1337,12 @@ impl Decider {
                     self.withdraw_if_confirmed(&p.intent_id);
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
                     let set_just_before = |fr: &Value| previous_to.as_ref() == Some(fr);
-                    if let Some(lost) = from.filter(|fr| {
-                        fr != &p.value && !ours(fr) && (fr != &p.prior || set_just_before(fr))
+                    if let Some(lost) = from.clone().filter(|fr| {
+                        !wait
+                            && !hop_from(&p, fr)
+                            && fr != &p.value
+                            && !ours(fr)
+                            && (fr != &p.prior || set_just_before(fr))
                     }) {
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                         self.report_clobber(m, lost, &p, Some(entry_at));
@@ -1328,6 +1385,9 @@ impl Decider {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     }
+                    if unexplained(&u, &from) {
+                        continue; // see `hop_from` above
+                    }
                     if u.repeats {
                         // A retried write may land twice; it stays until it ages out.
                         self.emit(LinkEvent::JiraWriteEchoed {
@@ -1344,7 +1404,7 @@ impl Decider {
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
                     let overtaken =
                         |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
-                    if let Some(lost) = from.filter(|fr| {
+                    if let Some(lost) = from.filter(|fr| !hop_from(&u, fr)).filter(|fr| {
                         let set_just_before = previous_to.as_ref() == Some(fr) && fr != &u.value;
                         (fr != &u.prior && !ours(fr))
                             || (u.repeats && overtaken(fr))
@@ -1375,7 +1435,11 @@ impl Decider {
                         let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
                         // Made after our write landed (by the version the edit returned).
                         let made_after = u.landed_at.is_some_and(|t| change_at > t);
+                        // A status change of unknown author while our transition is on
+                        // record may be one of its hops.
+                        let unknown_status = is_status && c.by_us.is_none();
                         c.by_us != Some(true)
+                            && !unknown_status
                             && !later
                             && !on_newest
                             && !overtaken_before
@@ -1504,7 +1568,13 @@ impl Decider {
         // Jira's value as we know it was first seen at a version after our write landed: a
         // person edited Jira on top of our write, and that later edit on the same side
         // supersedes the overwritten one.
-        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t);
+        // (Not when that value is one of our writes: then it may be ours, taken as an edit.)
+        let ours_value = f
+            .unechoed_jira
+            .iter()
+            .chain(f.pending_jira.iter())
+            .any(|w| w.value == f.jira);
+        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t) && !ours_value;
         if edited_since && f.jira != write.value && f.conflict.is_none() {
             return;
         }

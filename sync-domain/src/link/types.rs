@@ -780,6 +780,16 @@ pub enum LinkEvent {
         /// The intent that wrote it.
         intent_id: String,
     },
+    /// An intermediate status of a multi-hop transition of ours was seen: neither a person's
+    /// edit nor the transition's echo.
+    JiraHopSeen {
+        /// The Handoff field.
+        field: String,
+        /// The transition's intent.
+        intent_id: String,
+        /// The intermediate status (Handoff space).
+        value: Value,
+    },
     /// The changelog entry of a write of ours that may land twice was seen.
     JiraWriteEchoed {
         /// The Handoff field.
@@ -879,6 +889,7 @@ impl LinkEvent {
             LinkEvent::ConflictResolved { .. } => "conflict_resolved",
             LinkEvent::ConflictLostValue { .. } => "conflict_lost_value",
             LinkEvent::JiraWriteSettled { .. } => "jira_write_settled",
+            LinkEvent::JiraHopSeen { .. } => "jira_hop_seen",
             LinkEvent::JiraWriteEchoed { .. } => "jira_write_echoed",
             LinkEvent::CommentObserved { .. } => "comment_observed",
             LinkEvent::CommentMirrored { .. } => "comment_mirrored",
@@ -954,6 +965,10 @@ pub struct PendingWrite {
     /// When the write landed, by Jira's clock (the version the edit returned), when known.
     #[serde(default)]
     pub landed_at: Option<Millis>,
+    /// For a status transition: the intermediate statuses our own hops were seen passing
+    /// through (a workflow may need several transitions to reach the target).
+    #[serde(default)]
+    pub hops: Vec<Value>,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
