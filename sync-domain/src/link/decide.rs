@@ -648,10 +648,13 @@ impl Decider {
                 .find(|w| w.value != v)
                 .map(|w| w.intent_id.clone());
             if let Some(intent_id) = own {
-                self.emit(LinkEvent::JiraHopSeen {
+                self.emit(LinkEvent::FieldIgnored {
+                    side,
                     field: name.to_string(),
-                    intent_id,
-                    value: v,
+                    reason: IgnoreReason::OwnTransitionHop {
+                        intent_id,
+                        value: v,
+                    },
                 });
                 return;
             }

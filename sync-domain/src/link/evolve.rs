@@ -92,9 +92,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 issue.key.clone_from(k);
             }
         }
-        LinkEvent::ObservationStale { .. }
-        | LinkEvent::FieldIgnored { .. }
-        | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::ObservationStale { .. } | LinkEvent::ResyncRequested { .. } => {}
         LinkEvent::FieldChanged {
             side,
             field,
@@ -331,10 +329,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
-        LinkEvent::JiraHopSeen {
+        LinkEvent::FieldIgnored {
             field,
-            intent_id,
-            value,
+            reason: IgnoreReason::OwnTransitionHop { intent_id, value },
+            ..
         } => {
             if let Some(f) = s.fields.get_mut(field) {
                 for w in f
@@ -347,6 +345,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
+        LinkEvent::FieldIgnored { .. } => {}
         LinkEvent::JiraWriteEchoed { field, intent_id } => {
             if let Some(f) = s.fields.get_mut(field) {
                 for u in f

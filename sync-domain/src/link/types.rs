@@ -596,6 +596,14 @@ pub enum IgnoreReason {
     OneWay,
     /// The value could not be carried through the field's transform.
     Untransformable(String),
+    /// An intermediate status of a multi-hop transition of ours: neither a person's edit nor
+    /// the transition's echo (the final status settles it).
+    OwnTransitionHop {
+        /// The transition's intent.
+        intent_id: String,
+        /// The intermediate status (Handoff space).
+        value: Value,
+    },
 }
 
 /// An event of the link aggregate. The serialized form carries the event's name; see
@@ -780,16 +788,6 @@ pub enum LinkEvent {
         /// The intent that wrote it.
         intent_id: String,
     },
-    /// An intermediate status of a multi-hop transition of ours was seen: neither a person's
-    /// edit nor the transition's echo.
-    JiraHopSeen {
-        /// The Handoff field.
-        field: String,
-        /// The transition's intent.
-        intent_id: String,
-        /// The intermediate status (Handoff space).
-        value: Value,
-    },
     /// The changelog entry of a write of ours that may land twice was seen.
     JiraWriteEchoed {
         /// The Handoff field.
@@ -889,7 +887,6 @@ impl LinkEvent {
             LinkEvent::ConflictResolved { .. } => "conflict_resolved",
             LinkEvent::ConflictLostValue { .. } => "conflict_lost_value",
             LinkEvent::JiraWriteSettled { .. } => "jira_write_settled",
-            LinkEvent::JiraHopSeen { .. } => "jira_hop_seen",
             LinkEvent::JiraWriteEchoed { .. } => "jira_write_echoed",
             LinkEvent::CommentObserved { .. } => "comment_observed",
             LinkEvent::CommentMirrored { .. } => "comment_mirrored",
