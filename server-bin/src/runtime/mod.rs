@@ -5,6 +5,7 @@
 mod dispatch;
 mod http;
 mod intake;
+pub mod ops;
 mod poll;
 mod schedule;
 
@@ -28,6 +29,7 @@ use tokio::sync::{Notify, OnceCell};
 pub use dispatch::DispatchReport;
 pub use http::{app, serve};
 pub use intake::{IntakeError, IntakeOutcome};
+pub use ops::OpsError;
 pub use schedule::{ReconcileReport, Schedule, WebhookKeeper, WEBHOOK_EVENTS};
 
 /// The runtime's clock: epoch milliseconds.

@@ -85,7 +85,7 @@ pub struct ReconcileReport {
 
 impl Runtime {
     /// The live links of a project.
-    async fn live_links(&self, project_id: &str) -> Result<Vec<LinkView>, RuntimeError> {
+    async fn links_to_reconcile(&self, project_id: &str) -> Result<Vec<LinkView>, RuntimeError> {
         let mut v = Vec::new();
         for status in [
             LinkStatus::Synced,
@@ -112,7 +112,7 @@ impl Runtime {
         let site = self.site(&project.site)?;
         let jira = &site.site.client;
         let account = self.our_account(site).await;
-        let links = self.live_links(project_id).await?;
+        let links = self.links_to_reconcile(project_id).await?;
         let mut report = ReconcileReport {
             links: links.len(),
             ..ReconcileReport::default()
