@@ -1364,3 +1364,350 @@ fn a_write_that_lands_after_a_newer_jira_edit_is_a_clobber_even_after_an_aba_ech
         g.field("labels")
     );
 }
+
+// ---- write order from the changelog (model finds) ------------------------------------------
+
+/// A changelog entry with its time and author, as webhooks and the poller give them.
+fn entry(field: &str, from: Value, to: Value, at: i64, by_us: bool) -> FieldChange {
+    FieldChange {
+        jira_field: field.into(),
+        from: Some(from),
+        to: Some(to),
+        at: Some(at),
+        by_us: Some(by_us),
+    }
+}
+
+impl Given {
+    fn start(&mut self, intent_id: &str) {
+        self.n += 1;
+        self.apply(LinkCommand::DispatchStarted {
+            cmd_id: format!("start{}", self.n),
+            intent_id: intent_id.into(),
+            at: 1_000,
+        });
+    }
+
+    /// A dispatch that timed out: the write may have landed.
+    fn timeout(&mut self, intent_id: &str, attempt: u32) {
+        self.start(intent_id);
+        self.apply(failed(
+            intent_id,
+            ErrorClass::Retryable {
+                retry_after_ms: None,
+            },
+            attempt,
+        ));
+    }
+
+    fn conflict_values(&self, field: &str) -> Vec<Value> {
+        self.state
+            .conflicts
+            .values()
+            .filter(|c| c.field == field)
+            .flat_map(|c| {
+                let mut v = vec![c.handoff.clone(), c.jira.clone()];
+                v.extend(c.lost.iter().cloned());
+                v
+            })
+            .collect()
+    }
+}
+
+/// Model seed (MODEL_UNKNOWN_OUTCOMES=1): a timed-out write, withdrawn since, whose value a
+/// read shows without a changelog, is ambiguous; the write is kept, so its changelog entry,
+/// when it comes (here stale), still tells the edit it overwrote.
+#[test]
+fn a_withdrawn_write_seen_without_its_changelog_is_kept_until_its_entry_tells_what_it_overwrote() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H1"))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // it landed at 250, over a person's "W" (240) we never saw
+    g.when(h(6, 260, &[("title", t("H2"))]));
+    // A read without changelog shows H1: ours late, or a person's? A conflict keeps both.
+    let evs = g.when(j(300, &[("summary", t("H1"))], vec![]));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    // The webhook of our landing comes late: W was overwritten.
+    g.when(j(
+        250,
+        &[("summary", t("H1"))],
+        vec![entry("summary", t("W"), t("H1"), 250, true)],
+    ));
+    assert!(
+        g.conflict_values("title").contains(&t("W")),
+        "{:#?}",
+        g.state.conflicts
+    );
+}
+
+/// Model seed (MODEL_UNKNOWN_OUTCOMES=1): a write attempted twice may land twice; the entry
+/// of its first landing does not settle it, so the second landing's `from` (a person's edit
+/// made in between) is kept as a clobber.
+#[test]
+fn a_retried_write_may_land_twice_and_its_second_landing_is_checked() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H"))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // landed at 210
+    g.timeout(&id, 2); // landed again at 230, over a person's W (220)
+    let evs = g.when(j(
+        210,
+        &[("summary", t("H"))],
+        vec![entry("summary", t("A"), t("H"), 210, true)],
+    ));
+    assert!(has(&evs, "field_echoed"), "{:?}", types(&evs));
+    assert!(g.open_intents().is_empty(), "seen landed: no more attempts");
+    // The person's webhook is lost; the second landing's webhook shows W → H.
+    g.when(j(
+        230,
+        &[("summary", t("H"))],
+        vec![entry("summary", t("W"), t("H"), 230, true)],
+    ));
+    assert!(
+        g.conflict_values("title").contains(&t("W")),
+        "{:#?}",
+        g.state.conflicts
+    );
+}
+
+/// Model seeds (MODEL_UNKNOWN_OUTCOMES=1, union labels): a person's edit whose changelog
+/// `from` is the value of our write (whose success we never saw) was made on top of it: a
+/// later edit, carried over, not undone by a retry of our write nor merged as concurrent.
+#[test]
+fn an_edit_made_on_top_of_our_unconfirmed_write_is_a_later_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", Value::option_set(["x", "a"]))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // landed at 210
+                       // The person removes "a" again; the snapshot equals what we last saw of Jira.
+    let evs = g.when(j(
+        220,
+        &[("labels", Value::option_set(["x"]))],
+        vec![entry(
+            "labels",
+            Value::option_set(["x", "a"]),
+            Value::option_set(["x"]),
+            220,
+            false,
+        )],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("labels").base, Value::option_set(["x"]));
+    match g.only_intent().action {
+        IntentAction::UpdateHandoffFields { fields, .. } => {
+            assert_eq!(fields, vals(&[("labels", Value::option_set(["x"]))]))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Model seed 4 (fixed-seed mode, union labels): ABA in clobber detection. Our write
+/// overwrote a person's [x, b]; a later person edit brought Jira to [x, b] again, seen at a
+/// version after our write. When our write's late webhook tells of the overwritten [x, b],
+/// Jira's current [x, b] is that later edit (it supersedes the overwritten one), not the
+/// overwritten value to be replaced by our write.
+#[test]
+fn an_overwritten_value_seen_again_after_our_write_is_the_later_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", Value::option_set(["x", "a"]))]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: id,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 210,
+                changelog_id: 0,
+            }),
+        },
+        at: 210,
+    });
+    g.when(j(210, &[("labels", Value::option_set(["x", "a"]))], vec![]));
+    // Later, a person removes a and adds b: Jira holds [x, b] again.
+    g.when(j(
+        225,
+        &[("labels", Value::option_set(["x", "b"]))],
+        vec![entry(
+            "labels",
+            Value::option_set(["x"]),
+            Value::option_set(["x", "b"]),
+            225,
+            false,
+        )],
+    ));
+    assert_eq!(g.field("labels").base, Value::option_set(["x", "b"]));
+    // Our write's webhook, late: it replaced [x, b] (the first time).
+    let evs = g.when(j(
+        210,
+        &[("labels", Value::option_set(["x", "a"]))],
+        vec![entry(
+            "labels",
+            Value::option_set(["x", "b"]),
+            Value::option_set(["x", "a"]),
+            210,
+            true,
+        )],
+    ));
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    assert_eq!(g.field("labels").jira, Value::option_set(["x", "b"]));
+    assert_eq!(g.field("labels").base, Value::option_set(["x", "b"]));
+}
+
+// ---- multi-hop transitions of our own ----------------------------------------------------
+
+/// A synced link whose Handoff status moved to done: our transition To Do → Done is under
+/// way (the workflow needs the hop through In Progress).
+fn transition_under_way() -> (Given, String) {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    (g, id)
+}
+
+fn opt(s: &str) -> Value {
+    Value::option(s)
+}
+
+#[test]
+fn an_intermediate_status_of_our_transition_is_neither_an_edit_nor_its_echo() {
+    let (mut g, id) = transition_under_way();
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            LinkEvent::FieldIgnored {
+                reason: IgnoreReason::OwnTransitionHop { .. },
+                ..
+            }
+        )),
+        "{evs:#?}"
+    );
+    assert_eq!(g.field("status").pending_jira[0].hops, vec![opt("doing")]);
+    for t in [
+        "field_changed",
+        "field_echoed",
+        "conflict_opened",
+        "intent_emitted",
+    ] {
+        assert!(!has(&evs, t), "{t}: {:?}", types(&evs));
+    }
+    assert_eq!(g.field("status").pending_jira.len(), 1, "not settled early");
+    // The final hop settles it; its `from` is our own hop, not an overwritten edit.
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: id.clone(),
+        outcome: DispatchOutcome::JiraUpdated { version: None },
+        at: 310,
+    });
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert!(
+        !g.field("status")
+            .unechoed_jira
+            .iter()
+            .any(|u| u.intent_id == id),
+        "settled: {evs:#?}"
+    );
+}
+
+#[test]
+fn hops_of_our_transition_in_any_order_or_lost_raise_nothing() {
+    // The final hop's webhook first, then the intermediate one (stale).
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(has(&evs, "field_echoed"), "{:?}", types(&evs));
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert_eq!(g.field("status").jira, opt("done"));
+    // The intermediate webhook lost: the final one alone confirms the transition; the poller
+    // then reads the changelog, which shows both hops as ours, and settles it.
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    let since = changelog_since(&g.state).unwrap_or_else(|| panic!("the poller must look"));
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 300, true),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(since);
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(changelog_since(&g.state), None);
+}
+
+#[test]
+fn a_persons_status_change_overwritten_by_our_hops_is_kept() {
+    let (mut g, _) = transition_under_way();
+    // A person moved the issue To Do → In Progress (290); our transition went on from there
+    // to Done (310). Our webhook comes first: its `from` is of unknown origin.
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    // The person's webhook, late, tells: their change was overwritten.
+    let evs = g.when(j(
+        290,
+        &[("status", opt("In Progress"))],
+        vec![entry(
+            "status",
+            opt("To Do"),
+            opt("In Progress"),
+            290,
+            false,
+        )],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+    // Through a complete changelog the same loss is found at once.
+    let (mut g, _) = transition_under_way();
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 290, false),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+}

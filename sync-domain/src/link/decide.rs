@@ -21,6 +21,8 @@ pub fn decide(state: &LinkState, cmd: LinkCommand) -> Result<Vec<LinkEvent>, Dom
         n: 0,
         at: 0,
         batch: BTreeMap::new(),
+        entries: BTreeMap::new(),
+        ours_seen: BTreeMap::new(),
     };
     d.run(cmd)?;
     Ok(d.events)
@@ -34,6 +36,20 @@ struct Decider {
     at: Millis,
     /// Writes decided in this command, per target side, flushed into intents at the end.
     batch: BTreeMap<Side, Vec<FieldWrite>>,
+    /// The changelog entries of the Jira observation being taken, per Handoff field, oldest
+    /// first, in Handoff space: who set the value the snapshot shows, and on top of what.
+    entries: BTreeMap<String, Vec<Entry>>,
+    /// Values that the changelog of the observation being taken showed a write of ours
+    /// setting, per (Handoff field, value): the intent.
+    ours_seen: BTreeMap<(String, Value), String>,
+}
+
+/// One changelog entry of the Jira observation being taken, in Handoff space.
+#[derive(Clone, Debug)]
+struct Entry {
+    from: Option<Value>,
+    to: Option<Value>,
+    by_us: Option<bool>,
 }
 
 fn mapping_of(s: &LinkState) -> ProjectMapping {
@@ -231,14 +247,18 @@ impl Decider {
                     // Its values are old, but its changelog may prove that a write of ours
                     // overwrote an edit: that edit is kept as a conflict.
                     self.detect_clobbers(&observed, true);
+                    self.ours_seen.clear();
                     self.flush();
                     return Ok(());
                 }
                 self.observed_jira(&observed, delivery_id);
+                self.entries = self.entries_of(&observed);
                 let mut skip = self.detect_clobbers(&observed, false);
                 skip.extend(self.pre_write_snapshots(&observed));
                 let values = self.jira_to_handoff_space(&observed.values);
                 self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
+                self.entries.clear();
+                self.ours_seen.clear();
                 self.flush();
             }
             LinkCommand::ObserveComment {
@@ -354,9 +374,12 @@ impl Decider {
                 }
                 if self.s.jira_version.is_none_or(|v| observed.version >= v) {
                     self.observed_jira(&observed, None);
+                    self.entries = self.entries_of(&observed);
                     let skip = self.detect_clobbers(&observed, false);
                     let values = self.jira_to_handoff_space(&observed.values);
                     self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
+                    self.entries.clear();
+                    self.ours_seen.clear();
                 }
                 self.reconcile_all();
                 self.flush();
@@ -504,6 +527,32 @@ impl Decider {
         });
     }
 
+    /// The changelog entries of an observation, per Handoff field, in Handoff space.
+    fn entries_of(&self, o: &JiraObservation) -> BTreeMap<String, Vec<Entry>> {
+        let mut out: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for m in self.mapping().fields {
+            for c in o.changes.iter().filter(|c| c.jira_field == m.jira_field) {
+                let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(&m, v));
+                out.entry(m.handoff_field.clone()).or_default().push(Entry {
+                    from: conv(&c.from),
+                    to: conv(&c.to),
+                    by_us: c.by_us,
+                });
+            }
+        }
+        out
+    }
+
+    /// The entry of the observation being taken that set `field` to `v`, the value its
+    /// snapshot shows: the field's last entry, when it set that value.
+    fn entry_setting(&self, field: &str, v: &Value) -> Option<Entry> {
+        self.entries
+            .get(field)
+            .and_then(|e| e.last())
+            .filter(|e| e.to.as_ref() == Some(v))
+            .cloned()
+    }
+
     /// Jira values (Jira space, by Jira field) → Handoff space, by Handoff field.
     fn jira_to_handoff_space(
         &self,
@@ -574,7 +623,84 @@ impl Decider {
             self.maybe_converged(name);
             return;
         }
-        if side == Side::Jira && &v != f.last(side) && f.conflict.is_none() {
+        // The changelog entry that set the value, when the observation carries it.
+        let entry = match side {
+            Side::Jira => self.entry_setting(name, &v),
+            Side::Handoff => None,
+        };
+        let by_us = entry.as_ref().and_then(|e| e.by_us);
+        if side == Side::Jira && m.is_jira_status() && by_us != Some(false) && &v != f.last(side) {
+            // An intermediate status of a multi-hop transition of ours: by our account, or
+            // of unknown author while the transition is under way. Neither a person's edit
+            // nor the transition's echo: the final status settles it.
+            let in_flight = |id: &String| self.s.intents.get(id).is_some_and(|o| o.started);
+            let own = f
+                .pending_jira
+                .iter()
+                .rev()
+                .filter(|p| in_flight(&p.intent_id))
+                .chain(
+                    f.unechoed_jira
+                        .iter()
+                        .rev()
+                        .filter(|u| by_us == Some(true) && u.landed && !u.echoed),
+                )
+                .find(|w| w.value != v)
+                .map(|w| w.intent_id.clone());
+            if let Some(intent_id) = own {
+                self.emit(LinkEvent::FieldIgnored {
+                    side,
+                    field: name.to_string(),
+                    reason: IgnoreReason::OwnTransitionHop {
+                        intent_id,
+                        value: v,
+                    },
+                });
+                return;
+            }
+        }
+        let f = match (&entry, side) {
+            (Some(e), Side::Jira) if by_us != Some(true) => self.landed_before(name, e, f),
+            _ => f,
+        };
+        if side == Side::Jira && &v != f.last(side) && f.conflict.is_none() && by_us == Some(true) {
+            // The changelog says our account set it: a write of ours that landed late (it was
+            // withdrawn since), not a person's edit.
+            let ours = self
+                .ours_seen
+                .get(&(name.to_string(), v.clone()))
+                .cloned()
+                .or_else(|| {
+                    f.unechoed_jira
+                        .iter()
+                        .rev()
+                        .find(|u| u.value == v)
+                        .map(|u| u.intent_id.clone())
+                });
+            if let Some(intent_id) = ours {
+                self.emit(LinkEvent::FieldEchoed {
+                    side,
+                    field: name.to_string(),
+                    value: v.clone(),
+                    intent_id,
+                });
+                // Jira holds an older value of ours: it is brought back to the target, unless
+                // a write of the target is on its way.
+                let f = self.field(name);
+                let queued = self.batch.values().flatten().any(|w| w.field == name);
+                if f.pending(Side::Jira).is_empty()
+                    && !queued
+                    && f.base != v
+                    && m.direction.writes(Side::Jira)
+                    && !self.link_paused()
+                {
+                    self.queue(Side::Jira, name, f.base.clone(), v);
+                }
+                return;
+            }
+        }
+        if side == Side::Jira && &v != f.last(side) && f.conflict.is_none() && by_us != Some(false)
+        {
             if let Some(u) = f
                 .unechoed_jira
                 .iter()
@@ -583,13 +709,10 @@ impl Decider {
                 .cloned()
             {
                 // A write of ours withdrawn after an attempt with an unknown outcome, or a
-                // person setting the same value: it cannot be told. Treated as an edit made
-                // concurrently with the current target, so the field's policy or a person
-                // decides, and neither value is lost.
-                self.emit(LinkEvent::JiraWriteSettled {
-                    field: name.to_string(),
-                    intent_id: u.intent_id.clone(),
-                });
+                // person setting the same value: without the changelog entry it cannot be
+                // told. Treated as an edit made concurrently with the current target, so the
+                // field's policy or a person decides, and neither value is lost. The write is
+                // kept: its changelog entry, when seen, tells what it overwrote.
                 self.emit(LinkEvent::FieldChanged {
                     side,
                     field: name.to_string(),
@@ -652,13 +775,22 @@ impl Decider {
             return;
         }
         if let Some(first) = f.pending(side).first() {
-            // A person edited this side while our write of the other side's value was on its
-            // way: both changed since they last agreed.
-            let ancestor = first.prior.clone();
-            let theirs = f.base.clone();
-            self.supersede_field(name, side);
-            self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
-            return;
+            // The changelog shows the edit was made on top of the value we were writing (our
+            // write had landed): a later edit, carried over like any other.
+            let on_target = entry
+                .as_ref()
+                .is_some_and(|e| e.by_us != Some(true) && e.from.as_ref() == Some(&f.base));
+            if on_target {
+                self.supersede_field(name, side);
+            } else {
+                // A person edited this side while our write of the other side's value was on
+                // its way: both changed since they last agreed.
+                let ancestor = first.prior.clone();
+                let theirs = f.base.clone();
+                self.supersede_field(name, side);
+                self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
+                return;
+            }
         }
         let other_eff = f.effective(other).clone();
         if other_eff != f.base {
@@ -683,6 +815,40 @@ impl Decider {
         self.supersede_field(name, other);
         let prior = self.field(name).last(other).clone();
         self.queue(other, name, v, prior);
+    }
+
+    /// The changelog entry of a person's edit shows what Jira held just before (`from`). When
+    /// that is the value of a write of ours we had not seen land, it did land first: the
+    /// write is confirmed, so the edit is taken as made on top of it. Returns the field's
+    /// state after that.
+    fn landed_before(&mut self, name: &str, e: &Entry, f: FieldState) -> FieldState {
+        let Some(from) = e.from.as_ref().filter(|fr| *fr != &f.jira) else {
+            return f;
+        };
+        let pending = f
+            .pending_jira
+            .iter()
+            .find(|p| {
+                &p.value == from && self.s.intents.get(&p.intent_id).is_some_and(|o| o.started)
+            })
+            .map(|p| p.intent_id.clone());
+        let Some(intent_id) = pending.or_else(|| {
+            f.unechoed_jira
+                .iter()
+                .rev()
+                .find(|u| &u.value == from)
+                .map(|u| u.intent_id.clone())
+        }) else {
+            return f;
+        };
+        self.emit(LinkEvent::FieldEchoed {
+            side: Side::Jira,
+            field: name.to_string(),
+            value: from.clone(),
+            intent_id: intent_id.clone(),
+        });
+        self.withdraw_if_confirmed(&intent_id);
+        self.field(name)
     }
 
     fn target(&mut self, field: &str, value: Value, from: Option<Side>) {
@@ -1078,8 +1244,33 @@ impl Decider {
         let started = |id: &String| started_ids.contains(id);
         for (i, c) in o.changes.iter().enumerate() {
             let by_person = c.by_us == Some(false);
+            // When the change was made, by Jira's clock.
+            let entry_at = c.at.unwrap_or(o.version.updated_ms);
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
+                // Status changes only through transitions, which may take several hops: the
+                // `from` of our last hop may be a status our own earlier hop set. Known when
+                // that hop was seen, or when the entry before this one (same observation) is
+                // ours; when its author is unknown, the write waits (unsettled) for the
+                // person's own entry or a complete changelog to tell.
+                let is_status = m.is_jira_status();
+                let prev_by_us = o.changes[..i]
+                    .iter()
+                    .rev()
+                    .find(|c2| c2.jira_field == c.jira_field)
+                    .and_then(|c2| c2.by_us);
+                let hop_from = |w: &PendingWrite, fr: &Value| {
+                    is_status && (w.hops.contains(fr) || prev_by_us == Some(true))
+                };
+                let unexplained = |w: &PendingWrite, fr: &Option<Value>| {
+                    fr.as_ref().is_some_and(|fr| {
+                        is_status
+                            && fr != &w.prior
+                            && fr != &w.value
+                            && !hop_from(w, fr)
+                            && prev_by_us != Some(false)
+                    })
+                };
                 // When several entries set the value one of our writes set, the last is our
                 // write's; earlier ones were people setting the same value (converged).
                 // The entry just before this one for the field, in this same observation: when it
@@ -1116,25 +1307,48 @@ impl Decider {
                     .cloned()
                 {
                     // The webhook of a write still in flight (its response may be lost).
-                    // Seen in the changelog: confirmed and settled in one go.
+                    // Seen in the changelog: confirmed and settled in one go, unless it was
+                    // attempted more than once (an earlier attempt may land again later).
+                    self.ours_seen.insert(
+                        (m.handoff_field.clone(), p.value.clone()),
+                        p.intent_id.clone(),
+                    );
+                    let retried =
+                        self.s.intents.get(&p.intent_id).is_some_and(|o| {
+                            !matches!(o.state, IntentState::Open { attempts: 0, .. })
+                        });
+                    let wait = unexplained(&p, &from);
                     self.emit(LinkEvent::FieldEchoed {
                         side: Side::Jira,
                         field: m.handoff_field.clone(),
                         value: p.value.clone(),
                         intent_id: p.intent_id.clone(),
                     });
-                    self.emit(LinkEvent::JiraWriteSettled {
-                        field: m.handoff_field.clone(),
-                        intent_id: p.intent_id.clone(),
-                    });
+                    if wait {
+                        // Kept landed and unsettled: see `hop_from` above.
+                    } else if retried {
+                        self.emit(LinkEvent::JiraWriteEchoed {
+                            field: m.handoff_field.clone(),
+                            intent_id: p.intent_id.clone(),
+                        });
+                    } else {
+                        self.emit(LinkEvent::JiraWriteSettled {
+                            field: m.handoff_field.clone(),
+                            intent_id: p.intent_id.clone(),
+                        });
+                    }
                     self.withdraw_if_confirmed(&p.intent_id);
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
                     let set_just_before = |fr: &Value| previous_to.as_ref() == Some(fr);
-                    if let Some(lost) = from.filter(|fr| {
-                        fr != &p.value && !ours(fr) && (fr != &p.prior || set_just_before(fr))
+                    if let Some(lost) = from.clone().filter(|fr| {
+                        !wait
+                            && !hop_from(&p, fr)
+                            && fr != &p.value
+                            && !ours(fr)
+                            && (fr != &p.prior || set_just_before(fr))
                     }) {
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
-                        self.report_clobber(m, lost, &p);
+                        self.report_clobber(m, lost, &p, Some(entry_at));
                     }
                     continue;
                 }
@@ -1153,13 +1367,29 @@ impl Decider {
                         if let Some(lost) =
                             from.filter(|fr| fr != &u.prior && fr != &u.value && !ours(fr))
                         {
-                            self.report_clobber(m, lost, &u);
+                            self.report_clobber(m, lost, &u, Some(entry_at));
+                        }
+                        if c.by_us == Some(true) {
+                            // The changelog names our account: it is our write, and its entry
+                            // has now told what it overwrote.
+                            self.ours_seen.insert(
+                                (m.handoff_field.clone(), u.value.clone()),
+                                u.intent_id.clone(),
+                            );
+                            self.settle_write(&m.handoff_field, &u);
                         }
                         continue;
                     }
+                    self.ours_seen.insert(
+                        (m.handoff_field.clone(), u.value.clone()),
+                        u.intent_id.clone(),
+                    );
                     if pos + 1 < f.unechoed_jira.len() {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
+                    }
+                    if unexplained(&u, &from) {
+                        continue; // see `hop_from` above
                     }
                     if u.repeats {
                         // A retried write may land twice; it stays until it ages out.
@@ -1177,13 +1407,13 @@ impl Decider {
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
                     let overtaken =
                         |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
-                    if let Some(lost) = from.filter(|fr| {
+                    if let Some(lost) = from.filter(|fr| !hop_from(&u, fr)).filter(|fr| {
                         let set_just_before = previous_to.as_ref() == Some(fr) && fr != &u.value;
                         (fr != &u.prior && !ours(fr))
                             || (u.repeats && overtaken(fr))
                             || (set_just_before && !ours(fr))
                     }) {
-                        self.report_clobber(m, lost, &u);
+                        self.report_clobber(m, lost, &u, Some(entry_at));
                     }
                 } else if let Some(u) = f
                     .unechoed_jira
@@ -1206,10 +1436,17 @@ impl Decider {
                         // Jira was seen moving on from our write by then: this edit came after it.
                         let change_at = c.at.unwrap_or(o.version.updated_ms);
                         let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
+                        // Made after our write landed (by the version the edit returned).
+                        let made_after = u.landed_at.is_some_and(|t| change_at > t);
+                        // A status change of unknown author while our transition is on
+                        // record may be one of its hops.
+                        let unknown_status = is_status && c.by_us.is_none();
                         c.by_us != Some(true)
+                            && !unknown_status
                             && !later
                             && !on_newest
                             && !overtaken_before
+                            && !made_after
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
                             && u.prior != u.value
@@ -1220,17 +1457,18 @@ impl Decider {
                     let u = u.clone();
                     skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     if let Some(lost) = to {
-                        self.report_clobber(m, lost, &u);
+                        self.report_clobber(m, lost, &u, u.landed_at);
                     }
                 }
             }
         }
-        // A complete changelog that shows no entry of a landed write of ours: that write
-        // changed nothing, there is nothing more to learn from it.
+        // A complete changelog that shows no entry of a write of ours: that write changed
+        // nothing (or never landed), there is nothing more to learn from it. One whose intent
+        // is closed cannot land again: every landing it had is in this changelog, read above.
         if let Some(from_v) = o.changelog_from {
             for m in mapping.fields.iter() {
                 let f = self.field(&m.handoff_field);
-                for u in f.unechoed_jira.iter().filter(|u| u.landed && !u.echoed) {
+                for u in f.unechoed_jira.iter() {
                     let covered = u.after.unwrap_or(JiraVersion {
                         updated_ms: 0,
                         changelog_id: 0,
@@ -1241,7 +1479,8 @@ impl Decider {
                             && c.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
                                 == Some(&u.value)
                     });
-                    if covered && !shown {
+                    let closed = !self.s.intents.contains_key(&u.intent_id);
+                    if covered && (!shown || closed) {
                         self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
                             intent_id: u.intent_id.clone(),
@@ -1298,16 +1537,51 @@ impl Decider {
         skip
     }
 
+    /// A write of ours whose changelog entry was seen: settled, or kept as echoed when it was
+    /// attempted more than once (another attempt may land later).
+    fn settle_write(&mut self, field: &str, u: &PendingWrite) {
+        if u.repeats {
+            self.emit(LinkEvent::JiraWriteEchoed {
+                field: field.to_string(),
+                intent_id: u.intent_id.clone(),
+            });
+        } else {
+            self.emit(LinkEvent::JiraWriteSettled {
+                field: field.to_string(),
+                intent_id: u.intent_id.clone(),
+            });
+        }
+    }
+
     /// An edit on Jira that our write (`written`) overwrote becomes a conflict, or joins the
     /// open one. When Jira still holds our write, the lost value stands for Jira's side; when
     /// a person has edited Jira since, Jira's side is that newer value and the lost one is
     /// kept in the conflict's `lost` list.
-    fn report_clobber(&mut self, m: &FieldMapping, lost: Value, write: &PendingWrite) {
+    fn report_clobber(
+        &mut self,
+        m: &FieldMapping,
+        lost: Value,
+        write: &PendingWrite,
+        landed_at: Option<Millis>,
+    ) {
         let f = self.field(&m.handoff_field);
         if f.reported_lost.contains(&lost) {
             return;
         }
-        if f.jira == lost {
+        // Jira's value as we know it was first seen at a version after our write landed: a
+        // person edited Jira on top of our write, and that later edit on the same side
+        // supersedes the overwritten one.
+        // (Not when that value is one of our writes: then it may be ours, taken as an edit.)
+        let ours_value = f
+            .unechoed_jira
+            .iter()
+            .chain(f.pending_jira.iter())
+            .any(|w| w.value == f.jira);
+        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t) && !ours_value;
+        if edited_since && f.jira != write.value && f.conflict.is_none() {
+            return;
+        }
+        if f.jira == lost && !edited_since {
             // We had taken the overwritten value as Jira's current one; Jira holds our write.
             self.emit(LinkEvent::FieldEchoed {
                 side: Side::Jira,

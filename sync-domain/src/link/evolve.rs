@@ -43,6 +43,12 @@ fn confirm_pending(f: &mut FieldState, side: Side, intent_id: &str) {
     }
 }
 
+/// Whether an intent failed at least once: an attempt whose outcome is unknown may have
+/// landed, so the write may show in Jira's changelog more than once.
+fn retried(o: &OpenIntent) -> bool {
+    !matches!(o.state, IntentState::Open { attempts: 0, .. })
+}
+
 fn remember_unechoed(f: &mut FieldState, w: PendingWrite) {
     if let Some(u) = f
         .unechoed_jira
@@ -86,9 +92,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 issue.key.clone_from(k);
             }
         }
-        LinkEvent::ObservationStale { .. }
-        | LinkEvent::FieldIgnored { .. }
-        | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::ObservationStale { .. } | LinkEvent::ResyncRequested { .. } => {}
         LinkEvent::FieldChanged {
             side,
             field,
@@ -118,6 +122,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             intent_id,
         } => {
             let started = s.intents.get(intent_id).is_some_and(|o| o.started);
+            let retried = s.intents.get(intent_id).is_some_and(retried);
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
             if *side == Side::Jira && started {
@@ -126,6 +131,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 if let Some(p) = f.pending_jira.iter().find(|p| &p.intent_id == intent_id) {
                     let p = PendingWrite {
                         landed: true,
+                        repeats: retried,
                         ..p.clone()
                     };
                     remember_unechoed(f, p);
@@ -148,6 +154,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     repeats: false,
                     echoed: false,
                     after,
+                    landed_at: None,
+                    hops: Vec::new(),
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -175,13 +183,15 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
                 let repeats = !matches!(open.state, IntentState::Open { attempts: 0, .. });
+                let landed_at = match outcome {
+                    DispatchOutcome::JiraUpdated { version } => version.map(|v| v.updated_ms),
+                    _ => None,
+                };
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
-                    let after = f
-                        .pending(side)
-                        .iter()
-                        .find(|p| &p.intent_id == intent_id)
-                        .and_then(|p| p.after);
+                    let was = f.pending(side).iter().find(|p| &p.intent_id == intent_id);
+                    let after = was.and_then(|p| p.after);
+                    let hops = was.map(|p| p.hops.clone()).unwrap_or_default();
                     confirm_pending(f, side, intent_id);
                     set_last(f, side, w.value.clone());
                     if side == Side::Jira {
@@ -193,6 +203,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 repeats,
                                 echoed: false,
                                 after,
+                                landed_at,
+                                hops,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -261,6 +273,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 let side = open.intent.action.target();
                 // An attempt whose outcome is unknown (a timeout) may still have landed.
                 let attempted = open.started;
+                let repeats = retried(&open);
                 for w in &open.intent.writes {
                     if let Some(f) = s.fields.get_mut(&w.field) {
                         let was = f
@@ -275,9 +288,11 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 PendingWrite {
                                     landed: false,
                                     overtaken_by: Vec::new(),
-                                    repeats: false,
+                                    repeats,
                                     echoed: false,
                                     after: was.after,
+                                    landed_at: None,
+                                    hops: was.hops.clone(),
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
                                     prior: w.prior.clone(),
@@ -314,6 +329,23 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
+        LinkEvent::FieldIgnored {
+            field,
+            reason: IgnoreReason::OwnTransitionHop { intent_id, value },
+            ..
+        } => {
+            if let Some(f) = s.fields.get_mut(field) {
+                for w in f
+                    .pending_jira
+                    .iter_mut()
+                    .chain(f.unechoed_jira.iter_mut())
+                    .filter(|w| &w.intent_id == intent_id && !w.hops.contains(value))
+                {
+                    w.hops.push(value.clone());
+                }
+            }
+        }
+        LinkEvent::FieldIgnored { .. } => {}
         LinkEvent::JiraWriteEchoed { field, intent_id } => {
             if let Some(f) = s.fields.get_mut(field) {
                 for u in f
