@@ -45,7 +45,9 @@ pub const DEFAULT_STORE: &str = "sqlite://jira-sync.db";
 /// The default Jira poll interval of a project.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// The default full-reconciliation interval of a project.
-pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How often the dynamic webhook of a site is checked and refreshed by default.
+pub const DEFAULT_WEBHOOK_REFRESH: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// The top-level keys (an environment variable whose first part is not one of them is not an
 /// override).
@@ -162,6 +164,12 @@ pub struct SiteConfig {
     pub burst: u32,
     /// Timeout of one call.
     pub timeout: Duration,
+    /// The public URL Jira delivers this site's webhooks to, when the engine registers (and
+    /// refreshes) a dynamic webhook itself; `None` when the webhook is set up in Jira's
+    /// admin UI.
+    pub dynamic_webhook_url: Option<Url>,
+    /// How often the dynamic webhook is checked and refreshed.
+    pub dynamic_webhook_refresh: Duration,
 }
 
 /// The host the engine syncs with.
@@ -313,6 +321,8 @@ struct RawSite {
     rate_per_second: Option<u32>,
     burst: Option<u32>,
     timeout: Option<RawDuration>,
+    dynamic_webhook_url: Option<String>,
+    dynamic_webhook_refresh: Option<RawDuration>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -1014,8 +1024,39 @@ fn site(name: &str, s: &RawSite, c: &mut Check<'_>) -> Option<SiteConfig> {
         s.timeout.as_ref(),
         Duration::from_secs(30),
     );
+    let dynamic_webhook_url = match s.dynamic_webhook_url.as_deref().map(Url::parse) {
+        None => None,
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => Some(u),
+        Some(Ok(u)) => {
+            c.problem(
+                format!("{key}.dynamic_webhook_url"),
+                format!("{:?} is not an http(s) URL", u.as_str()),
+            );
+            None
+        }
+        Some(Err(e)) => {
+            c.problem(
+                format!("{key}.dynamic_webhook_url"),
+                format!("not a URL: {e}"),
+            );
+            None
+        }
+    };
+    if s.dynamic_webhook_url.is_none() && s.dynamic_webhook_refresh.is_some() {
+        c.problem(
+            format!("{key}.dynamic_webhook_refresh"),
+            "only means something with dynamic_webhook_url",
+        );
+    }
+    let dynamic_webhook_refresh = c.duration(
+        &format!("{key}.dynamic_webhook_refresh"),
+        s.dynamic_webhook_refresh.as_ref(),
+        DEFAULT_WEBHOOK_REFRESH,
+    );
     Some(SiteConfig {
         name: name.to_string(),
+        dynamic_webhook_url,
+        dynamic_webhook_refresh,
         url: url?,
         credentials: credentials?,
         flavor: s.flavor.map(|f| match f {

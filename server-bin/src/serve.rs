@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, HostConfig, SiteConfig};
 use crate::runtime::{
-    Clock, JiraSite, Runtime, RuntimeConfig, RuntimeError, RuntimeParts, SeqIds, SystemClock,
+    Clock, JiraSite, Runtime, RuntimeConfig, RuntimeError, RuntimeParts, Schedule, SeqIds,
+    SystemClock, WebhookKeeper,
 };
 
 /// Why the server could not start or stop cleanly.
@@ -147,53 +148,36 @@ pub fn build_runtime(config: &Config, store: Store) -> Result<Built, ServeError>
     })
 }
 
-/// Starts the schedules: each project's Jira poll at its interval, and the host's change
-/// feed when `host.poll_interval` is set.
+/// Starts the schedules: per project the Jira poll and the full reconciliation at their
+/// intervals, the host's change feed when `host.poll_interval` is set, and the keeper of each
+/// site's dynamic webhook when `dynamic_webhook_url` is set.
 pub fn start_schedules(rt: &Arc<Runtime>, config: &Config) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for p in &config.projects {
-        let rt = rt.clone();
-        let every = p.poll_interval;
-        let project_id = p.project.project_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let project = match rt.project(&project_id) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!(project = %project_id, error = %e, "Jira poll");
-                        return;
-                    }
-                };
-                match rt.poll_jira_project(&project).await {
-                    Ok(n) => tracing::debug!(project = %project_id, linked_issues = n, "Jira poll"),
-                    Err(e) => tracing::warn!(project = %project_id, error = %e, "Jira poll"),
-                }
-            }
-        }));
-    }
-    if let HostConfig::Http {
-        poll_interval: Some(every),
-        ..
-    } = &config.host
-    {
-        let rt = rt.clone();
-        let every = *every;
-        tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match rt.poll_host_once().await {
-                    Ok(n) => tracing::debug!(linked_items = n, "host poll"),
-                    Err(e) => tracing::warn!(error = %e, "host poll"),
-                }
-            }
-        }));
-    }
-    tasks
+    let host_poll = match &config.host {
+        HostConfig::Http { poll_interval, .. } => *poll_interval,
+        HostConfig::Memory => None,
+    };
+    let schedules: Vec<Schedule> = config
+        .projects
+        .iter()
+        .map(|p| Schedule {
+            poll_every: Some(p.poll_interval),
+            reconcile_every: Some(p.reconcile_interval),
+            host_poll_every: host_poll,
+            ..Schedule::new(&p.project.project_id)
+        })
+        .collect();
+    let keepers: Vec<WebhookKeeper> = config
+        .sites
+        .iter()
+        .filter_map(|s| {
+            s.dynamic_webhook_url.as_ref().map(|url| WebhookKeeper {
+                site: s.name.clone(),
+                url: url.to_string(),
+                every: s.dynamic_webhook_refresh,
+            })
+        })
+        .collect();
+    rt.start_schedulers(&schedules, &keepers)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -151,7 +151,11 @@ pub async fn offline(out: &Output, command: Command) -> anyhow::Result<ExitCode>
             };
             conflicts_resolve(out, &store, &id, choice, &actor).await?;
         }
-        Command::History { store, work_item } => history(out, &store, &work_item).await?,
+        Command::History {
+            store,
+            work_item,
+            all,
+        } => history(out, &store, &work_item, all).await?,
         Command::Replay { store } => replay(out, &store).await?,
         Command::Fields {
             config,
@@ -480,82 +484,29 @@ async fn conflicts_resolve(
     Ok(())
 }
 
-/// A person's reading of an event: its name and the details that matter.
-fn describe(event: &serde_json::Value) -> (String, String) {
-    let name = event["type"].as_str().unwrap_or("event").replace('_', " ");
-    let mut details = Vec::new();
-    for key in [
-        "side",
-        "field",
-        "value",
-        "reason",
-        "error",
-        "conflict_id",
-        "status",
-    ] {
-        if let Some(v) = event.get(key) {
-            let s = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            details.push(format!("{key}={}", cell(&s, 40)));
-        }
-    }
-    if let Some(i) = event.get("intent") {
-        if let Some(k) = i
-            .get("action")
-            .and_then(|a| a.get("type").or(a.get("kind")))
-        {
-            details.push(format!("intent={}", k.as_str().unwrap_or_default()));
-        }
-    }
-    (name, details.join(" "))
-}
-
-async fn history(out: &Output, arg: &StoreArg, work_item: &str) -> anyhow::Result<()> {
+async fn history(out: &Output, arg: &StoreArg, work_item: &str, all: bool) -> anyhow::Result<()> {
     let store = open_store(arg).await?;
-    let links = store.links_by_work_item(work_item).await?;
-    if links.is_empty() {
-        bail!("the work item {work_item:?} has no link");
-    }
-    let mut rows = Vec::new();
-    let mut items = Vec::new();
-    for l in &links {
-        for r in store.history(&l.link_id).await? {
-            let ev = serde_json::to_value(&r.event)?;
-            let (name, details) = describe(&ev);
-            let source = r.metadata.source.as_str();
-            let from = match source {
-                "jira" => "from Jira",
-                "handoff" => "from Handoff",
-                "user" => "by a person",
-                _ => "by the engine",
-            };
-            rows.push(vec![
-                time(r.recorded_at),
-                l.link_id.clone(),
-                r.sequence.to_string(),
-                format!("{name} {from}"),
-                r.metadata.actor.clone().unwrap_or_default(),
-                details,
-            ]);
-            items.push(json!({
-                "linkId": l.link_id,
-                "sequence": r.sequence,
-                "recordedAt": r.recorded_at,
-                "source": source,
-                "actor": r.metadata.actor,
-                "deliveryId": r.metadata.delivery_id,
-                "event": ev,
-            }));
-        }
-    }
+    let rt = store_runtime(store.clone())?;
+    let entries = rt.item_history(work_item, all).await?;
     store.close().await;
     if out.is_json() {
-        out.json(&json!({"workItemId": work_item, "events": items}));
-    } else {
-        out.table(&["AT", "LINK", "SEQ", "WHAT", "WHO", "DETAILS"], &rows);
+        out.json(&json!({"workItemId": work_item, "events": entries}));
+        return Ok(());
     }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.clone(),
+                e.link_id.clone(),
+                e.sequence.to_string(),
+                e.source.clone(),
+                e.actor.clone().unwrap_or_default(),
+                cell(&e.summary, 90),
+            ]
+        })
+        .collect();
+    out.table(&["AT", "LINK", "SEQ", "SOURCE", "WHO", "WHAT"], &rows);
     Ok(())
 }
 

@@ -3,8 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
-use serde_json::json;
 use sync_store::Store;
 
 use super::output::{cell, Output};
@@ -68,8 +66,9 @@ pub fn demo(out: &Output, store: Option<String>, serve: bool) -> ExitCode {
     }
 }
 
-/// `mapping test`: reads the live item and issue and shows, field by field, what each side
-/// holds in Handoff space and which way a write would go. Writes nothing.
+/// `mapping test`: the runtime's dry run of the project's mapping against the live item
+/// and/or issue: both values per field and what would be written to each side. Writes
+/// nothing.
 pub async fn mapping_test(
     out: &Output,
     config: &Path,
@@ -80,115 +79,66 @@ pub async fn mapping_test(
     let config = Config::load_file(config)?;
     let store = Store::open(&config.store).await?;
     let built = crate::serve::build_runtime(&config, store.clone())?;
-    let rt = built.rt;
-    let p = rt.project(project)?;
-    let (item_id, issue_id) = match (item, issue) {
-        (Some(item), _) => {
-            let link = rt.link_for_item(&item).await?;
-            (Some(item), link.and_then(|l| l.issue_id))
-        }
-        (None, Some(issue)) => {
-            let link = rt.link_for_issue(&p.site, &issue).await?;
-            (link.and_then(|l| l.work_item_id), Some(issue))
-        }
-        (None, None) => return Err(anyhow!("name --item or --issue")),
-    };
-    let host_item = match &item_id {
-        Some(id) => Some(
-            rt.host()
-                .get_item(id)
-                .await?
-                .ok_or_else(|| anyhow!("the work item {id:?} does not exist"))?,
-        ),
-        None => None,
-    };
-    let jira = match &issue_id {
-        Some(id) => Some(
-            rt.read_issue(project, id, item_id.as_deref())
-                .await
-                .with_context(|| format!("cannot read the issue {id}"))?,
-        ),
-        None => None,
-    };
-    let mut rows = Vec::new();
-    let mut fields = Vec::new();
-    for m in &p.mapping.fields {
-        let h = host_item.as_ref().map(|i| i.field(&m.handoff_field));
-        let j_raw = jira.as_ref().map(|(_, o)| {
-            o.values
-                .get(&m.jira_field)
-                .cloned()
-                .unwrap_or(sync_domain::Value::Null)
-        });
-        let j = j_raw.as_ref().map(|v| m.transform.to_handoff(v));
-        let (j_text, j_val) = match &j {
-            Some(Ok(v)) => (v.to_string(), Some(v.clone())),
-            Some(Err(e)) => (format!("(cannot map: {})", e.reason), None),
-            None => ("-".into(), None),
-        };
-        let to_jira = h.as_ref().map(|v| m.transform.to_jira(v));
-        let verdict = match (&h, &j_val) {
-            (Some(h), Some(j)) if h.clone().canonical() == j.clone().canonical() => {
-                "equal".to_string()
-            }
-            (Some(_), Some(_)) => match m.direction {
-                sync_domain::mapping::Direction::Push => {
-                    "differs: Handoff's value is pushed".into()
-                }
-                sync_domain::mapping::Direction::Pull => "differs: Jira's value is pulled".into(),
-                sync_domain::mapping::Direction::Bidirectional => {
-                    format!("differs: the newer edit wins, or a conflict ({})", m.policy)
-                }
-            },
-            (Some(_), None) if issue_id.is_none() => "would be written to a new issue".into(),
-            (None, Some(_)) => "would be written to a new item".into(),
-            _ => "-".into(),
-        };
-        if let Some(Err(e)) = &to_jira {
-            rows.push(vec![
-                m.handoff_field.clone(),
-                m.jira_field.clone(),
-                cell(&h.as_ref().map(|v| v.to_string()).unwrap_or("-".into()), 30),
-                cell(&j_text, 30),
-                format!("cannot map to Jira: {}", e.reason),
-            ]);
-        } else {
-            rows.push(vec![
-                m.handoff_field.clone(),
-                m.jira_field.clone(),
-                cell(&h.as_ref().map(|v| v.to_string()).unwrap_or("-".into()), 30),
-                cell(&j_text, 30),
-                verdict.clone(),
-            ]);
-        }
-        fields.push(json!({
-            "handoffField": m.handoff_field,
-            "jiraField": m.jira_field,
-            "handoff": h,
-            "jira": j_val,
-            "verdict": verdict,
-        }));
-    }
+    let view = built
+        .rt
+        .mapping_dry_run(project, item.as_deref(), issue.as_deref(), None)
+        .await;
     store.close().await;
+    let view = view?;
     if out.is_json() {
-        out.json(&json!({
-            "project": project,
-            "workItemId": item_id,
-            "issue": jira.as_ref().map(|(r, _)| json!({"id": r.id, "key": r.key})),
-            "fields": fields,
-        }));
-    } else {
-        out.line(&format!(
-            "project {project} · work item {} · issue {}",
-            item_id.as_deref().unwrap_or("(none)"),
-            jira.as_ref()
-                .map(|(r, _)| format!("{} ({})", r.key, r.id))
-                .unwrap_or_else(|| "(none)".into())
-        ));
-        out.table(
-            &["HANDOFF", "JIRA", "HANDOFF VALUE", "JIRA VALUE", "VERDICT"],
-            &rows,
-        );
+        out.json(&serde_json::to_value(&view)?);
+        return Ok(());
     }
+    out.line(&format!(
+        "project {} · work item {} · issue {}{}",
+        view.project_id,
+        view.work_item_id.as_deref().unwrap_or("(none)"),
+        view.jira_issue_key
+            .as_deref()
+            .or(view.jira_issue_id.as_deref())
+            .unwrap_or("(none)"),
+        if view.linked {
+            " · linked"
+        } else {
+            " · not linked"
+        }
+    ));
+    for p in &view.mapping_problems {
+        out.line(&format!("mapping problem: {p}"));
+    }
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = view
+        .fields
+        .iter()
+        .map(|f| {
+            let write = match (&f.would_write_jira, &f.would_write_handoff) {
+                (Some(j), _) => format!("Jira ← {}", cell(&show(j), 30)),
+                (None, Some(h)) => format!("Handoff ← {}", cell(&show(h), 30)),
+                (None, None) => f.note.clone().unwrap_or_default(),
+            };
+            vec![
+                f.handoff_field.clone(),
+                f.jira_field.clone(),
+                cell(&show(&f.handoff_value), 30),
+                cell(&show(&f.jira_value), 30),
+                f.outcome.clone(),
+                write,
+            ]
+        })
+        .collect();
+    out.table(
+        &[
+            "HANDOFF",
+            "JIRA",
+            "HANDOFF VALUE",
+            "JIRA VALUE",
+            "OUTCOME",
+            "WOULD WRITE",
+        ],
+        &rows,
+    );
     Ok(())
 }

@@ -107,6 +107,9 @@ pub enum Command {
         store: StoreArg,
         /// The work item id.
         work_item: String,
+        /// Include the engine's bookkeeping events (intents started, echoes, ...).
+        #[arg(long)]
+        all: bool,
     },
     /// Rebuild every projection from the event log; prints the counts and the time taken.
     Replay {
