@@ -1855,3 +1855,37 @@ fn a_replaced_value_only_a_withdrawn_write_had_waits_for_the_complete_changelog(
         g.field("labels")
     );
 }
+
+/// Model seed 104 (MODEL_DC=1): a person's edit whose `from` is the value of our pending
+/// write shows our write landed first, unless the entry before it (same changelog) is a
+/// person's setting that value: then Jira held the person's value, and our write (failed, or
+/// landing on the same value without an entry) is still owed.
+#[test]
+fn a_person_setting_our_value_then_undoing_it_does_not_confirm_our_write() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // it did not land
+    let mut poll = j(
+        220,
+        &[("labels", set(&["x"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, false),
+            entry("labels", set(&["x", "a"]), set(&["x"]), 215, false),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    let intents = g.open_intents();
+    assert!(
+        intents.iter().all(|i| i.action.target() == Side::Jira),
+        "Handoff keeps its a: {intents:#?}"
+    );
+    assert_eq!(g.field("labels").base, set(&["x", "a"]));
+}

@@ -825,6 +825,17 @@ impl Decider {
         let Some(from) = e.from.as_ref().filter(|fr| *fr != &f.jira) else {
             return f;
         };
+        // The entry before it in the same changelog, a person's, set that value: Jira held
+        // the person's value then, not necessarily our write (one landing on the same value
+        // makes no entry). Nothing is known about our write.
+        let person_set_from = self
+            .entries
+            .get(name)
+            .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
+            .is_some_and(|p| p.by_us == Some(false) && p.to.as_ref() == Some(from));
+        if person_set_from {
+            return f;
+        }
         let pending = f
             .pending_jira
             .iter()
