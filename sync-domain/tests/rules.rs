@@ -1553,3 +1553,339 @@ fn an_overwritten_value_seen_again_after_our_write_is_the_later_edit() {
     assert_eq!(g.field("labels").jira, Value::option_set(["x", "b"]));
     assert_eq!(g.field("labels").base, Value::option_set(["x", "b"]));
 }
+
+// ---- multi-hop transitions of our own ----------------------------------------------------
+
+/// A synced link whose Handoff status moved to done: our transition To Do → Done is under
+/// way (the workflow needs the hop through In Progress).
+fn transition_under_way() -> (Given, String) {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    (g, id)
+}
+
+fn opt(s: &str) -> Value {
+    Value::option(s)
+}
+
+#[test]
+fn an_intermediate_status_of_our_transition_is_neither_an_edit_nor_its_echo() {
+    let (mut g, id) = transition_under_way();
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(
+        evs.iter().any(|e| matches!(
+            e,
+            LinkEvent::FieldIgnored {
+                reason: IgnoreReason::OwnTransitionHop { .. },
+                ..
+            }
+        )),
+        "{evs:#?}"
+    );
+    assert_eq!(g.field("status").pending_jira[0].hops, vec![opt("doing")]);
+    for t in [
+        "field_changed",
+        "field_echoed",
+        "conflict_opened",
+        "intent_emitted",
+    ] {
+        assert!(!has(&evs, t), "{t}: {:?}", types(&evs));
+    }
+    assert_eq!(g.field("status").pending_jira.len(), 1, "not settled early");
+    // The final hop settles it; its `from` is our own hop, not an overwritten edit.
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: id.clone(),
+        outcome: DispatchOutcome::JiraUpdated { version: None },
+        at: 310,
+    });
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert!(
+        !g.field("status")
+            .unechoed_jira
+            .iter()
+            .any(|u| u.intent_id == id),
+        "settled: {evs:#?}"
+    );
+}
+
+#[test]
+fn hops_of_our_transition_in_any_order_or_lost_raise_nothing() {
+    // The final hop's webhook first, then the intermediate one (stale).
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(has(&evs, "field_echoed"), "{:?}", types(&evs));
+    let evs = g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![entry("status", opt("To Do"), opt("In Progress"), 300, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert_eq!(g.field("status").jira, opt("done"));
+    // The intermediate webhook lost: the final one alone confirms the transition; the poller
+    // then reads the changelog, which shows both hops as ours, and settles it.
+    let (mut g, _) = transition_under_way();
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    let since = changelog_since(&g.state).unwrap_or_else(|| panic!("the poller must look"));
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 300, true),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(since);
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(changelog_since(&g.state), None);
+}
+
+#[test]
+fn a_persons_status_change_overwritten_by_our_hops_is_kept() {
+    let (mut g, _) = transition_under_way();
+    // A person moved the issue To Do → In Progress (290); our transition went on from there
+    // to Done (310). Our webhook comes first: its `from` is of unknown origin.
+    let evs = g.when(j(
+        310,
+        &[("status", opt("Done"))],
+        vec![entry("status", opt("In Progress"), opt("Done"), 310, true)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    // The person's webhook, late, tells: their change was overwritten.
+    let evs = g.when(j(
+        290,
+        &[("status", opt("In Progress"))],
+        vec![entry(
+            "status",
+            opt("To Do"),
+            opt("In Progress"),
+            290,
+            false,
+        )],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+    // Through a complete changelog the same loss is found at once.
+    let (mut g, _) = transition_under_way();
+    let mut poll = j(
+        310,
+        &[("status", opt("Done"))],
+        vec![
+            entry("status", opt("To Do"), opt("In Progress"), 290, false),
+            entry("status", opt("In Progress"), opt("Done"), 310, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(g.conflict_values("status").contains(&opt("doing")));
+}
+
+fn set(labels: &[&str]) -> Value {
+    Value::option_set(labels.iter().copied())
+}
+
+/// The values of every conflict opened in these events (a policy may settle it at once).
+fn opened_values(evs: &[LinkEvent]) -> Vec<Value> {
+    evs.iter()
+        .filter_map(|e| match e {
+            LinkEvent::ConflictOpened { conflict } => {
+                let mut v = vec![conflict.handoff.clone(), conflict.jira.clone()];
+                v.extend(conflict.lost.iter().cloned());
+                Some(v)
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Model seed 5 (default mode): a write cannot land at or before the newest Jira version seen
+/// when it was decided. The late webhook of an earlier write of ours (settled since) setting
+/// the same value is not the later write's entry, and its `from` was not overwritten by it.
+#[test]
+fn an_entry_older_than_a_write_is_not_that_write_landing() {
+    let mut g = synced();
+    // A person adds p in Jira; it reaches Handoff.
+    g.when(j(
+        150,
+        &[("labels", set(&["x", "p"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "p"]), 150, false)],
+    ));
+    g.dispatch_all();
+    g.when(h(10, 200, &[("labels", set(&["x", "p", "a"]))]));
+    g.dispatch_all(); // lands at 210
+    let mut read = j(
+        220,
+        &[("labels", set(&["x", "p", "a"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "p"]),
+            set(&["x", "p", "a"]),
+            210,
+            true,
+        )],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut read {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 150,
+            changelog_id: 0,
+        });
+    }
+    g.when(read); // settles it
+    let labels = g.field("labels");
+    assert!(
+        !labels
+            .unechoed_jira
+            .iter()
+            .any(|u| u.value == set(&["x", "p", "a"])),
+        "{labels:#?}"
+    );
+    // Handoff toggles b on, then off: the write of [x, p, a] is decided again, after 220.
+    g.when(h(11, 230, &[("labels", set(&["x", "p", "a", "b"]))]));
+    g.when(h(12, 240, &[("labels", set(&["x", "p", "a"]))]));
+    g.dispatch_all();
+    // The first write's webhook (210) arrives now.
+    let evs = g.when(j(
+        210,
+        &[("labels", set(&["x", "p", "a"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "p"]),
+            set(&["x", "p", "a"]),
+            210,
+            true,
+        )],
+    ));
+    assert!(
+        !opened_values(&evs).contains(&set(&["x", "p"])),
+        "[x, p] was not overwritten by a later write: {evs:#?}"
+    );
+}
+
+/// Model seed 202 (default mode): a person's edit, made before our write landed and delivered
+/// after it, that set the very value our write set lost nothing.
+#[test]
+fn an_earlier_edit_to_the_value_our_write_set_is_not_a_clobber() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all();
+    let evs = g.when(j(
+        150,
+        &[("labels", set(&["x", "a"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "a"]), 150, false)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+}
+
+/// Model seed 202 (default mode): our write replaced a value that a withdrawn write of ours
+/// (of unknown outcome) also had: ours late, or a person's. The write is kept until a complete
+/// changelog shows a person set that value, then it is a clobber.
+#[test]
+fn a_replaced_value_only_a_withdrawn_write_had_waits_for_the_complete_changelog() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // did it land? (it did not)
+    g.when(h(6, 205, &[("labels", set(&["x", "b"]))])); // withdraws it
+    g.dispatch_all(); // lands at 220, over a person's [x, a] (210)
+    let evs = g.when(j(
+        220,
+        &[("labels", set(&["x", "b"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "a"]),
+            set(&["x", "b"]),
+            220,
+            true,
+        )],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+    assert!(
+        changelog_since(&g.state).is_some(),
+        "the write is kept for the complete changelog"
+    );
+    let mut poll = j(
+        230,
+        &[("labels", set(&["x", "b"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, false),
+            entry("labels", set(&["x", "a"]), set(&["x", "b"]), 220, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = changelog_since(&g.state);
+    }
+    let evs = g.when(poll);
+    assert!(opened_values(&evs).contains(&set(&["x", "a"])), "{evs:#?}");
+    assert!(
+        changelog_since(&g.state).is_none(),
+        "{:#?}",
+        g.field("labels")
+    );
+}
+
+/// Model seed 104 (MODEL_DC=1): a person's edit whose `from` is the value of our pending
+/// write shows our write landed first, unless the entry before it (same changelog) is a
+/// person's setting that value: then Jira held the person's value, and our write (failed, or
+/// landing on the same value without an entry) is still owed.
+#[test]
+fn a_person_setting_our_value_then_undoing_it_does_not_confirm_our_write() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // it did not land
+    let mut poll = j(
+        220,
+        &[("labels", set(&["x"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, false),
+            entry("labels", set(&["x", "a"]), set(&["x"]), 215, false),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    let intents = g.open_intents();
+    assert!(
+        intents.iter().all(|i| i.action.target() == Side::Jira),
+        "Handoff keeps its a: {intents:#?}"
+    );
+    assert_eq!(g.field("labels").base, set(&["x", "a"]));
+}

@@ -46,6 +46,8 @@ pub struct Throughput {
     pub j2h_rate: f64,
     /// Handoff → Jira changes per second.
     pub h2j_rate: f64,
+    /// CPU seconds the whole process (engine, simulator, host, load) used meanwhile.
+    pub cpu_secs: f64,
 }
 
 impl Throughput {
@@ -65,6 +67,7 @@ pub async fn throughput(
 ) -> anyhow::Result<Throughput> {
     let half = pairs.len() / 2;
     let (to_host, to_jira) = pairs.split_at(half);
+    let cpu0 = crate::stats::cpu_secs();
     let t0 = Instant::now();
     for (i, ((issue, _), (_, item))) in to_host.iter().zip(to_jira).enumerate() {
         w.jira_edit(issue, &format!("{tag} jira {i}"))?;
@@ -106,7 +109,9 @@ pub async fn throughput(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu_secs = crate::stats::cpu_secs() - cpu0;
     Ok(Throughput {
+        cpu_secs,
         changes: pairs.len() as u64,
         carried: j2h + h2j,
         secs,

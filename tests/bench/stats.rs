@@ -102,3 +102,20 @@ pub fn ms(x: f64) -> String {
         format!("{} ms", int(x))
     }
 }
+
+/// CPU time this process has used (user + system), in seconds, from `/proc/self/stat`.
+pub fn cpu_secs() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the state field.
+    (ticks(11) + ticks(12)) / 100.0
+}

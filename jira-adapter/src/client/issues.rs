@@ -30,6 +30,62 @@ impl JiraClient {
         .await
     }
 
+    /// Every changelog entry of an issue, oldest first, as Jira returns them (`id`,
+    /// `author`, `created`, `items`). Cloud: `GET /issue/{id}/changelog`, paged;
+    /// Data Center: `GET /issue/{id}?expand=changelog` (`changelog.histories`).
+    pub async fn changelog(&self, id_or_key: &str) -> Result<Vec<Json>, JiraError> {
+        let flavor = self.flavor().await?;
+        let prefix = flavor.api_prefix();
+        if flavor == ApiFlavor::DataCenterV2 {
+            let path = format!("{prefix}/issue/{}", seg(id_or_key));
+            let issue: Json = self
+                .get_json(
+                    EndpointClass::IssueGet,
+                    &path,
+                    &[("fields", "updated".into()), ("expand", "changelog".into())],
+                )
+                .await?;
+            return Ok(issue
+                .pointer("/changelog/histories")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default());
+        }
+        let path = format!("{prefix}/issue/{}/changelog", seg(id_or_key));
+        let mut out = Vec::new();
+        let mut start_at: u64 = 0;
+        // Bounded: an issue with more than 100 pages of history is read up to there.
+        for _ in 0..100 {
+            let page: Json = self
+                .get_json(
+                    EndpointClass::IssueGet,
+                    &path,
+                    &[
+                        ("startAt", start_at.to_string()),
+                        ("maxResults", "100".into()),
+                    ],
+                )
+                .await?;
+            let values = page
+                .get("values")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = values.len() as u64;
+            out.extend(values);
+            let total = page.get("total").and_then(Json::as_u64);
+            let is_last = page.get("isLast").and_then(Json::as_bool);
+            start_at += n;
+            let done = n == 0
+                || is_last == Some(true)
+                || (is_last.is_none() && total.is_none_or(|t| start_at >= t));
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the issue still exists (`false` on 404: remote deleted).
     pub async fn issue_exists(&self, id_or_key: &str) -> Result<bool, JiraError> {
         match self.get_issue(id_or_key, &["status"]).await {

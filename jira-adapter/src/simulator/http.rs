@@ -140,6 +140,7 @@ pub fn router(sim: SharedSim) -> Router {
             "/issue/{id}",
             get(get_issue).put(edit_issue).delete(delete_issue),
         )
+        .route("/issue/{id}/changelog", get(get_changelog))
         .route(
             "/issue/{id}/transitions",
             get(get_transitions).post(post_transition),
@@ -258,6 +259,34 @@ async fn get_issue(
     ok(
         StatusCode::OK,
         s.get_issue(&id, (!fields.is_empty()).then_some(fields.as_slice()))?,
+    )
+}
+
+async fn get_changelog(
+    State(sim): State<SharedSim>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Reply {
+    let num = |k: &str, d: usize| q.get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(d);
+    let start_at = num("startAt", 0);
+    let max_results = num("maxResults", 100).clamp(1, 100);
+    let history = lock(&sim).issue_history(&id)?;
+    let total = history.len();
+    let values: Vec<Value> = history
+        .into_iter()
+        .skip(start_at)
+        .take(max_results)
+        .collect();
+    let is_last = start_at + values.len() >= total;
+    ok(
+        StatusCode::OK,
+        json!({
+            "startAt": start_at,
+            "maxResults": max_results,
+            "total": total,
+            "isLast": is_last,
+            "values": values,
+        }),
     )
 }
 

@@ -8,12 +8,9 @@ use std::time::Duration;
 use handoff_adapter::{HostNotification, NotificationKind};
 use jira_adapter::observe::{observe_event, WebhookObservation};
 use jira_adapter::webhook::{parse_event, verify_signature};
-use sync_domain::link::{
-    FieldChange, IntentAction, JiraObservation, LinkCommand, LinkState, LinkStatus, ObservedComment,
-};
+use sync_domain::link::{LinkCommand, LinkStatus, ObservedComment};
 use sync_domain::mapping::Side;
 use sync_domain::DomainError;
-use sync_domain::Value;
 use sync_store::{EventMetadata, InboxEntry, InboxInsert, RejectedDelivery, Source, StoreError};
 use tokio::sync::broadcast;
 use tracing::Instrument;
@@ -241,12 +238,8 @@ impl Runtime {
         let cmd_id = self.ids.next_id("jira");
         let (cmd, what) = match observation {
             WebhookObservation::Issue {
-                mut observed,
-                skipped,
-                ..
+                observed, skipped, ..
             } => {
-                let state = self.store.load(&link.link_id).await?.state;
-                mask_own_transition_hops(&mut observed, &state);
                 for (field, reason) in skipped {
                     tracing::warn!(%delivery_id, %field, %reason, "a mapped Jira field could not be read");
                 }
@@ -404,71 +397,6 @@ fn split_inbox_key(key: &str) -> (Option<&str>, &str) {
     {
         Some((site, id)) => (Some(site), id),
         None => (None, key),
-    }
-}
-
-/// The Jira statuses our own status writes on this link aim at (Jira space).
-fn status_targets(state: &LinkState) -> Vec<Value> {
-    let mut v: Vec<Value> = state
-        .intents
-        .values()
-        .filter_map(|o| match &o.intent.action {
-            IntentAction::TransitionJiraStatus { status, .. } => Some(Value::option(status)),
-            _ => None,
-        })
-        .collect();
-    if let Some(m) = state
-        .mapping
-        .as_ref()
-        .and_then(|m| m.fields.iter().find(|f| f.is_jira_status()))
-    {
-        if let Some(f) = state.fields.get(&m.handoff_field) {
-            for w in f.unechoed_jira.iter().chain(f.pending_jira.iter()) {
-                if let Ok(j) = m.transform.to_jira(&w.value) {
-                    v.push(j);
-                }
-            }
-        }
-    }
-    v
-}
-
-/// A status change that takes several transitions shows in Jira as several changelog
-/// entries by our own account, each with its own webhook. The intermediate statuses are
-/// ours, not a person's: an observation whose status entries are all ours is not told the
-/// intermediate status as a value, and the `from` of our hops (a status we passed through
-/// ourselves) is not taken as an overwritten edit. (A person's status change that our
-/// transition overwrote is still found through that person's own webhook.)
-pub(super) fn mask_own_transition_hops(observed: &mut JiraObservation, state: &LinkState) {
-    let status_items: Vec<&FieldChange> = observed
-        .changes
-        .iter()
-        .filter(|c| c.jira_field == "status")
-        .collect();
-    if status_items.is_empty() || !status_items.iter().all(|c| c.by_us == Some(true)) {
-        return;
-    }
-    let targets = status_targets(state);
-    if targets.is_empty() {
-        return;
-    }
-    let is_target = |v: &Option<Value>| v.as_ref().is_some_and(|v| targets.contains(v));
-    if observed
-        .values
-        .get("status")
-        .is_some_and(|v| !targets.contains(v))
-    {
-        observed.values.remove("status");
-    }
-    observed
-        .changes
-        .retain(|c| c.jira_field != "status" || is_target(&c.to));
-    for c in observed
-        .changes
-        .iter_mut()
-        .filter(|c| c.jira_field == "status")
-    {
-        c.from = None;
     }
 }
 

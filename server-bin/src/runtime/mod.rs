@@ -6,6 +6,7 @@ mod dispatch;
 mod intake;
 pub mod ops;
 mod poll;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -27,6 +28,7 @@ use tokio::sync::{Notify, OnceCell};
 pub use dispatch::DispatchReport;
 pub use intake::{IntakeError, IntakeOutcome};
 pub use ops::OpsError;
+pub use schedule::{ReconcileReport, Schedule, WebhookKeeper, WEBHOOK_EVENTS};
 
 /// The runtime's clock: epoch milliseconds.
 pub trait Clock: Send + Sync {

@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use jira_adapter::client::{incremental_jql, SearchRequest};
-use jira_adapter::observe::{fields_to_read, observe_issue};
-use sync_domain::link::{LinkCommand, LinkStatus};
+use jira_adapter::client::{incremental_jql, JiraClient, JiraIssue, SearchRequest};
+use jira_adapter::observe::{
+    fields_to_read, observe_issue, observe_issue_with_changelog, ObserveContext,
+};
+use sync_domain::link::{changelog_since, JiraObservation, LinkCommand, LinkStatus};
 use sync_store::{EventMetadata, Source};
 
 use super::{ProjectConfig, Runtime, RuntimeError};
@@ -87,7 +89,9 @@ impl Runtime {
             let ctx = self
                 .observe_ctx(project, account.as_deref(), marker.as_deref())
                 .await?;
-            let (observed, _) = observe_issue(&issue, &ctx);
+            let observed = self
+                .observe_polled(&link.link_id, &issue, &ctx, jira)
+                .await?;
             let cmd = LinkCommand::ObserveJira {
                 cmd_id: self.ids.next_id("poll"),
                 observed,
@@ -106,6 +110,29 @@ impl Runtime {
         Ok(seen)
     }
 
+    /// A polled issue as an observation. When a write of ours on the link is not settled
+    /// yet (its webhook may be lost), the issue's changelog is read from where that write
+    /// may have landed, so edits our write overwrote are found (clobber detection); the
+    /// observation then says from where its changes are complete.
+    async fn observe_polled(
+        &self,
+        link_id: &str,
+        issue: &JiraIssue,
+        ctx: &ObserveContext<'_>,
+        jira: &JiraClient,
+    ) -> Result<JiraObservation, RuntimeError> {
+        let state = self.store.load(link_id).await?.state;
+        let Some(since) = changelog_since(&state) else {
+            return Ok(observe_issue(issue, ctx).0);
+        };
+        let histories = jira.changelog(&issue.id).await?;
+        let (observed, skipped) = observe_issue_with_changelog(issue, &histories, since, ctx)?;
+        for (field, reason) in skipped {
+            tracing::warn!(issue = %issue.id, %field, %reason, "a mapped Jira field could not be read");
+        }
+        Ok(observed)
+    }
+
     /// Follows the host's change feed of every project from where the last poll stopped and
     /// feeds every changed, linked item to its link. Returns how many linked items it saw.
     pub async fn poll_host_once(&self) -> Result<usize, RuntimeError> {
@@ -116,7 +143,8 @@ impl Runtime {
         Ok(seen)
     }
 
-    async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
+    /// Follows one project's host change feed (see [`Runtime::poll_host_once`]).
+    pub async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
         let mut cursor = self
             .poll_state
             .lock()

@@ -629,6 +629,36 @@ impl Decider {
             Side::Handoff => None,
         };
         let by_us = entry.as_ref().and_then(|e| e.by_us);
+        if side == Side::Jira && m.is_jira_status() && by_us != Some(false) && &v != f.last(side) {
+            // An intermediate status of a multi-hop transition of ours: by our account, or
+            // of unknown author while the transition is under way. Neither a person's edit
+            // nor the transition's echo: the final status settles it.
+            let in_flight = |id: &String| self.s.intents.get(id).is_some_and(|o| o.started);
+            let own = f
+                .pending_jira
+                .iter()
+                .rev()
+                .filter(|p| in_flight(&p.intent_id))
+                .chain(
+                    f.unechoed_jira
+                        .iter()
+                        .rev()
+                        .filter(|u| by_us == Some(true) && u.landed && !u.echoed),
+                )
+                .find(|w| w.value != v)
+                .map(|w| w.intent_id.clone());
+            if let Some(intent_id) = own {
+                self.emit(LinkEvent::FieldIgnored {
+                    side,
+                    field: name.to_string(),
+                    reason: IgnoreReason::OwnTransitionHop {
+                        intent_id,
+                        value: v,
+                    },
+                });
+                return;
+            }
+        }
         let f = match (&entry, side) {
             (Some(e), Side::Jira) if by_us != Some(true) => self.landed_before(name, e, f),
             _ => f,
@@ -795,6 +825,17 @@ impl Decider {
         let Some(from) = e.from.as_ref().filter(|fr| *fr != &f.jira) else {
             return f;
         };
+        // The entry before it in the same changelog, a person's, set that value: Jira held
+        // the person's value then, not necessarily our write (one landing on the same value
+        // makes no entry). Nothing is known about our write.
+        let person_set_from = self
+            .entries
+            .get(name)
+            .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
+            .is_some_and(|p| p.by_us == Some(false) && p.to.as_ref() == Some(from));
+        if person_set_from {
+            return f;
+        }
         let pending = f
             .pending_jira
             .iter()
@@ -1218,6 +1259,29 @@ impl Decider {
             let entry_at = c.at.unwrap_or(o.version.updated_ms);
             for m in mapping.by_jira(&c.jira_field) {
                 let f = self.field(&m.handoff_field);
+                // Status changes only through transitions, which may take several hops: the
+                // `from` of our last hop may be a status our own earlier hop set. Known when
+                // that hop was seen, or when the entry before this one (same observation) is
+                // ours; when its author is unknown, the write waits (unsettled) for the
+                // person's own entry or a complete changelog to tell.
+                let is_status = m.is_jira_status();
+                let prev_by_us = o.changes[..i]
+                    .iter()
+                    .rev()
+                    .find(|c2| c2.jira_field == c.jira_field)
+                    .and_then(|c2| c2.by_us);
+                let hop_from = |w: &PendingWrite, fr: &Value| {
+                    is_status && (w.hops.contains(fr) || prev_by_us == Some(true))
+                };
+                let unexplained = |w: &PendingWrite, fr: &Option<Value>| {
+                    fr.as_ref().is_some_and(|fr| {
+                        is_status
+                            && fr != &w.prior
+                            && fr != &w.value
+                            && !hop_from(w, fr)
+                            && prev_by_us != Some(false)
+                    })
+                };
                 // When several entries set the value one of our writes set, the last is our
                 // write's; earlier ones were people setting the same value (converged).
                 // The entry just before this one for the field, in this same observation: when it
@@ -1229,6 +1293,19 @@ impl Decider {
                     .filter(|c2| c2.by_us != Some(true))
                     .and_then(|c2| c2.to.as_ref())
                     .and_then(|x| in_handoff_space(m, x));
+                // The same, when that entry names a person: the value was theirs, even if one
+                // of our writes (withdrawn, of unknown outcome) had the same value.
+                let person_set_just_before = |fr: &Value| {
+                    o.changes[..i]
+                        .iter()
+                        .rev()
+                        .find(|c2| c2.jira_field == c.jira_field)
+                        .is_some_and(|c2| {
+                            c2.by_us == Some(false)
+                                && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
+                                    == Some(fr)
+                        })
+                };
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
@@ -1239,6 +1316,11 @@ impl Decider {
                 };
                 let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(m, v));
                 let (from, to) = (conv(&c.from), conv(&c.to));
+                // A write cannot have landed at or before the newest version seen when it was
+                // decided: an older entry setting the same value is another write's (an earlier
+                // one of ours already settled, or a person's).
+                let after_decided =
+                    |w: &PendingWrite| w.after.is_none_or(|a| entry_at > a.updated_ms);
                 // A stale observation predates every write still pending (each was decided
                 // after the newest version seen): it cannot be their echo.
                 if let Some(p) = f
@@ -1248,6 +1330,7 @@ impl Decider {
                         !stale
                             && !by_person
                             && started(&p.intent_id)
+                            && after_decided(p)
                             && Some(&p.value) == to.as_ref()
                             && last_to_same(&p.value) == Some(i)
                     })
@@ -1264,13 +1347,16 @@ impl Decider {
                         self.s.intents.get(&p.intent_id).is_some_and(|o| {
                             !matches!(o.state, IntentState::Open { attempts: 0, .. })
                         });
+                    let wait = unexplained(&p, &from);
                     self.emit(LinkEvent::FieldEchoed {
                         side: Side::Jira,
                         field: m.handoff_field.clone(),
                         value: p.value.clone(),
                         intent_id: p.intent_id.clone(),
                     });
-                    if retried {
+                    if wait {
+                        // Kept landed and unsettled: see `hop_from` above.
+                    } else if retried {
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
                             intent_id: p.intent_id.clone(),
@@ -1284,8 +1370,12 @@ impl Decider {
                     self.withdraw_if_confirmed(&p.intent_id);
                     let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
                     let set_just_before = |fr: &Value| previous_to.as_ref() == Some(fr);
-                    if let Some(lost) = from.filter(|fr| {
-                        fr != &p.value && !ours(fr) && (fr != &p.prior || set_just_before(fr))
+                    if let Some(lost) = from.clone().filter(|fr| {
+                        !wait
+                            && !hop_from(&p, fr)
+                            && fr != &p.value
+                            && !ours(fr)
+                            && (fr != &p.prior || set_just_before(fr))
                     }) {
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                         self.report_clobber(m, lost, &p, Some(entry_at));
@@ -1293,7 +1383,10 @@ impl Decider {
                     continue;
                 }
                 if let Some(pos) = f.unechoed_jira.iter().position(|u| {
-                    !by_person && to.as_ref() == Some(&u.value) && last_to_same(&u.value) == Some(i)
+                    !by_person
+                        && after_decided(u)
+                        && to.as_ref() == Some(&u.value)
+                        && last_to_same(&u.value) == Some(i)
                 }) {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
@@ -1328,7 +1421,28 @@ impl Decider {
                         // A later write of ours has landed since: this snapshot is older.
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                     }
-                    if u.repeats {
+                    if unexplained(&u, &from) {
+                        continue; // see `hop_from` above
+                    }
+                    // What our write replaced is a value of ours only if a write of ours is
+                    // known to have landed with it, or the entry that set it is not a person's.
+                    let ours = |v: &Value| {
+                        !person_set_just_before(v) && f.unechoed_jira.iter().any(|w| &w.value == v)
+                    };
+                    // Replaced a value that only a withdrawn write of unknown outcome had:
+                    // ours late, or a person's. The write is kept (echoed) until a complete
+                    // changelog shows who set that value (see `person_set_just_before`).
+                    let unsure = from.as_ref().is_some_and(|fr| {
+                        ours(fr)
+                            && fr != &u.prior
+                            && fr != &u.value
+                            && !hop_from(&u, fr)
+                            && f.unechoed_jira
+                                .iter()
+                                .filter(|w| &w.value == fr)
+                                .all(|w| !w.landed)
+                    });
+                    if u.repeats || unsure {
                         // A retried write may land twice; it stays until it ages out.
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
@@ -1340,11 +1454,10 @@ impl Decider {
                             intent_id: u.intent_id.clone(),
                         });
                     }
-                    let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
                     let overtaken =
                         |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
-                    if let Some(lost) = from.filter(|fr| {
+                    if let Some(lost) = from.filter(|fr| !hop_from(&u, fr)).filter(|fr| {
                         let set_just_before = previous_to.as_ref() == Some(fr) && fr != &u.value;
                         (fr != &u.prior && !ours(fr))
                             || (u.repeats && overtaken(fr))
@@ -1375,7 +1488,11 @@ impl Decider {
                         let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
                         // Made after our write landed (by the version the edit returned).
                         let made_after = u.landed_at.is_some_and(|t| change_at > t);
+                        // A status change of unknown author while our transition is on
+                        // record may be one of its hops.
+                        let unknown_status = is_status && c.by_us.is_none();
                         c.by_us != Some(true)
+                            && !unknown_status
                             && !later
                             && !on_newest
                             && !overtaken_before
@@ -1383,6 +1500,8 @@ impl Decider {
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
                             && u.prior != u.value
+                            // An edit to the value our write set lost nothing.
+                            && to.as_ref() != Some(&u.value)
                     })
                 {
                     // An edit made on the state before one of our writes, delivered after it:
@@ -1504,7 +1623,13 @@ impl Decider {
         // Jira's value as we know it was first seen at a version after our write landed: a
         // person edited Jira on top of our write, and that later edit on the same side
         // supersedes the overwritten one.
-        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t);
+        // (Not when that value is one of our writes: then it may be ours, taken as an edit.)
+        let ours_value = f
+            .unechoed_jira
+            .iter()
+            .chain(f.pending_jira.iter())
+            .any(|w| w.value == f.jira);
+        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t) && !ours_value;
         if edited_since && f.jira != write.value && f.conflict.is_none() {
             return;
         }

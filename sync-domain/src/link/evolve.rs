@@ -92,9 +92,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 issue.key.clone_from(k);
             }
         }
-        LinkEvent::ObservationStale { .. }
-        | LinkEvent::FieldIgnored { .. }
-        | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::ObservationStale { .. } | LinkEvent::ResyncRequested { .. } => {}
         LinkEvent::FieldChanged {
             side,
             field,
@@ -157,6 +155,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     echoed: false,
                     after,
                     landed_at: None,
+                    hops: Vec::new(),
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
                     prior: w.prior.clone(),
@@ -190,11 +189,9 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 };
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
-                    let after = f
-                        .pending(side)
-                        .iter()
-                        .find(|p| &p.intent_id == intent_id)
-                        .and_then(|p| p.after);
+                    let was = f.pending(side).iter().find(|p| &p.intent_id == intent_id);
+                    let after = was.and_then(|p| p.after);
+                    let hops = was.map(|p| p.hops.clone()).unwrap_or_default();
                     confirm_pending(f, side, intent_id);
                     set_last(f, side, w.value.clone());
                     if side == Side::Jira {
@@ -207,6 +204,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 echoed: false,
                                 after,
                                 landed_at,
+                                hops,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
                                 prior: w.prior.clone(),
@@ -294,6 +292,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                     echoed: false,
                                     after: was.after,
                                     landed_at: None,
+                                    hops: was.hops.clone(),
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
                                     prior: w.prior.clone(),
@@ -330,6 +329,23 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
+        LinkEvent::FieldIgnored {
+            field,
+            reason: IgnoreReason::OwnTransitionHop { intent_id, value },
+            ..
+        } => {
+            if let Some(f) = s.fields.get_mut(field) {
+                for w in f
+                    .pending_jira
+                    .iter_mut()
+                    .chain(f.unechoed_jira.iter_mut())
+                    .filter(|w| &w.intent_id == intent_id && !w.hops.contains(value))
+                {
+                    w.hops.push(value.clone());
+                }
+            }
+        }
+        LinkEvent::FieldIgnored { .. } => {}
         LinkEvent::JiraWriteEchoed { field, intent_id } => {
             if let Some(f) = s.fields.get_mut(field) {
                 for u in f

@@ -596,6 +596,14 @@ pub enum IgnoreReason {
     OneWay,
     /// The value could not be carried through the field's transform.
     Untransformable(String),
+    /// An intermediate status of a multi-hop transition of ours: neither a person's edit nor
+    /// the transition's echo (the final status settles it).
+    OwnTransitionHop {
+        /// The transition's intent.
+        intent_id: String,
+        /// The intermediate status (Handoff space).
+        value: Value,
+    },
 }
 
 /// An event of the link aggregate. The serialized form carries the event's name; see
@@ -954,6 +962,10 @@ pub struct PendingWrite {
     /// When the write landed, by Jira's clock (the version the edit returned), when known.
     #[serde(default)]
     pub landed_at: Option<Millis>,
+    /// For a status transition: the intermediate statuses our own hops were seen passing
+    /// through (a workflow may need several transitions to reach the target).
+    #[serde(default)]
+    pub hops: Vec<Value>,
     /// The intent.
     pub intent_id: String,
     /// The value (Handoff space).
