@@ -1889,3 +1889,24 @@ fn a_person_setting_our_value_then_undoing_it_does_not_confirm_our_write() {
     );
     assert_eq!(g.field("labels").base, set(&["x", "a"]));
 }
+
+/// Model seed 101 (MODEL_DC=1): an edit made before our write landed and delivered after it
+/// was overwritten, unless Jira was seen holding its value again, at a later version, after
+/// our write succeeded: a later edit brought it back (A-B-A) and stands.
+#[test]
+fn an_overwritten_value_seen_again_after_our_write_is_a_later_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all(); // no version returned (Data Center); it overwrote a person's [x, b] (150)
+                      // A read after it: a person has since put [x, b] back (removing a).
+    g.when(j(300, &[("labels", set(&["x", "b"]))], vec![]));
+    assert_eq!(g.field("labels").base, set(&["x", "b"]));
+    // The first edit's webhook arrives late.
+    let evs = g.when(j(
+        150,
+        &[("labels", set(&["x", "b"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "b"]), 150, false)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+    assert_eq!(g.field("labels").base, set(&["x", "b"]));
+}

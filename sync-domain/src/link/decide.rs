@@ -1486,6 +1486,16 @@ impl Decider {
                         // Jira was seen moving on from our write by then: this edit came after it.
                         let change_at = c.at.unwrap_or(o.version.updated_ms);
                         let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
+                        // The edit's value was seen again on Jira after our write succeeded, at
+                        // a later version: a later edit brought it back (A-B-A), and that later
+                        // edit supersedes this one (when our write gives no version, as on
+                        // Data Center, this is all that orders them).
+                        let brought_back = u.overtaken_by.iter().any(|(x, t)| {
+                            Some(x) == to.as_ref()
+                                && *t > change_at
+                                && !f.pending_jira.iter().any(|w| &w.value == x)
+                                && !f.unechoed_jira.iter().any(|w| &w.value == x)
+                        });
                         // Made after our write landed (by the version the edit returned).
                         let made_after = u.landed_at.is_some_and(|t| change_at > t);
                         // A status change of unknown author while our transition is on
@@ -1496,6 +1506,7 @@ impl Decider {
                             && !later
                             && !on_newest
                             && !overtaken_before
+                            && !brought_back
                             && !made_after
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
