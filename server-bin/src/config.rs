@@ -32,6 +32,8 @@ use sync_domain::mapping::{
 use sync_domain::ValueKind;
 use url::Url;
 
+pub use crate::api::Role;
+use crate::api::{ApiAuth, ApiConfig};
 use crate::runtime::ProjectConfig;
 
 /// The prefix of environment overrides.
@@ -102,16 +104,6 @@ impl ConfigError {
             }],
         }
     }
-}
-
-/// A role an API token has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Every route.
-    Admin,
-    /// Reads only.
-    ReadOnly,
 }
 
 /// A bearer token of the HTTP API.
@@ -616,6 +608,29 @@ impl Config {
                 file: None,
                 problems: check.problems,
             })
+        }
+    }
+
+    /// The HTTP API's settings: the tokens, and the host's notification secret.
+    pub fn api_config(&self) -> ApiConfig {
+        ApiConfig {
+            auth: ApiAuth::new(
+                self.api_tokens
+                    .iter()
+                    .map(|t| crate::api::ApiToken {
+                        name: t.name.clone(),
+                        token: t.token.expose().to_string(),
+                        role: t.role,
+                    })
+                    .collect(),
+            ),
+            handoff_secret: match &self.host {
+                HostConfig::Http {
+                    notification_secret: Some(s),
+                    ..
+                } => Some(s.expose().as_bytes().to_vec()),
+                _ => None,
+            },
         }
     }
 

@@ -58,6 +58,7 @@ pub fn jira_client(site: &SiteConfig) -> Result<JiraClient, ServeError> {
     cfg.timeout = site.timeout;
     cfg.rate_per_second = NonZeroU32::new(site.rate_per_second).unwrap_or(NonZeroU32::MIN);
     cfg.burst = NonZeroU32::new(site.burst).unwrap_or(NonZeroU32::MIN);
+    cfg.observer = Some(crate::metrics::jira_observer(&site.name));
     JiraClient::new(cfg).map_err(|e| ServeError::Jira {
         site: site.name.clone(),
         message: e.to_string(),
@@ -243,7 +244,7 @@ pub async fn start_built(config: &Config, built: Built) -> Result<Running, Serve
         addr: config.listen,
         source,
     })?;
-    let router = crate::runtime::app(rt.clone());
+    let router = crate::api::app(rt.clone(), config.api_config());
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {

@@ -1711,3 +1711,202 @@ fn a_persons_status_change_overwritten_by_our_hops_is_kept() {
     assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
     assert!(g.conflict_values("status").contains(&opt("doing")));
 }
+
+fn set(labels: &[&str]) -> Value {
+    Value::option_set(labels.iter().copied())
+}
+
+/// The values of every conflict opened in these events (a policy may settle it at once).
+fn opened_values(evs: &[LinkEvent]) -> Vec<Value> {
+    evs.iter()
+        .filter_map(|e| match e {
+            LinkEvent::ConflictOpened { conflict } => {
+                let mut v = vec![conflict.handoff.clone(), conflict.jira.clone()];
+                v.extend(conflict.lost.iter().cloned());
+                Some(v)
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Model seed 5 (default mode): a write cannot land at or before the newest Jira version seen
+/// when it was decided. The late webhook of an earlier write of ours (settled since) setting
+/// the same value is not the later write's entry, and its `from` was not overwritten by it.
+#[test]
+fn an_entry_older_than_a_write_is_not_that_write_landing() {
+    let mut g = synced();
+    // A person adds p in Jira; it reaches Handoff.
+    g.when(j(
+        150,
+        &[("labels", set(&["x", "p"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "p"]), 150, false)],
+    ));
+    g.dispatch_all();
+    g.when(h(10, 200, &[("labels", set(&["x", "p", "a"]))]));
+    g.dispatch_all(); // lands at 210
+    let mut read = j(
+        220,
+        &[("labels", set(&["x", "p", "a"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "p"]),
+            set(&["x", "p", "a"]),
+            210,
+            true,
+        )],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut read {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 150,
+            changelog_id: 0,
+        });
+    }
+    g.when(read); // settles it
+    let labels = g.field("labels");
+    assert!(
+        !labels
+            .unechoed_jira
+            .iter()
+            .any(|u| u.value == set(&["x", "p", "a"])),
+        "{labels:#?}"
+    );
+    // Handoff toggles b on, then off: the write of [x, p, a] is decided again, after 220.
+    g.when(h(11, 230, &[("labels", set(&["x", "p", "a", "b"]))]));
+    g.when(h(12, 240, &[("labels", set(&["x", "p", "a"]))]));
+    g.dispatch_all();
+    // The first write's webhook (210) arrives now.
+    let evs = g.when(j(
+        210,
+        &[("labels", set(&["x", "p", "a"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "p"]),
+            set(&["x", "p", "a"]),
+            210,
+            true,
+        )],
+    ));
+    assert!(
+        !opened_values(&evs).contains(&set(&["x", "p"])),
+        "[x, p] was not overwritten by a later write: {evs:#?}"
+    );
+}
+
+/// Model seed 202 (default mode): a person's edit, made before our write landed and delivered
+/// after it, that set the very value our write set lost nothing.
+#[test]
+fn an_earlier_edit_to_the_value_our_write_set_is_not_a_clobber() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all();
+    let evs = g.when(j(
+        150,
+        &[("labels", set(&["x", "a"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "a"]), 150, false)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+}
+
+/// Model seed 202 (default mode): our write replaced a value that a withdrawn write of ours
+/// (of unknown outcome) also had: ours late, or a person's. The write is kept until a complete
+/// changelog shows a person set that value, then it is a clobber.
+#[test]
+fn a_replaced_value_only_a_withdrawn_write_had_waits_for_the_complete_changelog() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // did it land? (it did not)
+    g.when(h(6, 205, &[("labels", set(&["x", "b"]))])); // withdraws it
+    g.dispatch_all(); // lands at 220, over a person's [x, a] (210)
+    let evs = g.when(j(
+        220,
+        &[("labels", set(&["x", "b"]))],
+        vec![entry(
+            "labels",
+            set(&["x", "a"]),
+            set(&["x", "b"]),
+            220,
+            true,
+        )],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+    assert!(
+        changelog_since(&g.state).is_some(),
+        "the write is kept for the complete changelog"
+    );
+    let mut poll = j(
+        230,
+        &[("labels", set(&["x", "b"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, false),
+            entry("labels", set(&["x", "a"]), set(&["x", "b"]), 220, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = changelog_since(&g.state);
+    }
+    let evs = g.when(poll);
+    assert!(opened_values(&evs).contains(&set(&["x", "a"])), "{evs:#?}");
+    assert!(
+        changelog_since(&g.state).is_none(),
+        "{:#?}",
+        g.field("labels")
+    );
+}
+
+/// Model seed 104 (MODEL_DC=1): a person's edit whose `from` is the value of our pending
+/// write shows our write landed first, unless the entry before it (same changelog) is a
+/// person's setting that value: then Jira held the person's value, and our write (failed, or
+/// landing on the same value without an entry) is still owed.
+#[test]
+fn a_person_setting_our_value_then_undoing_it_does_not_confirm_our_write() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // it did not land
+    let mut poll = j(
+        220,
+        &[("labels", set(&["x"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, false),
+            entry("labels", set(&["x", "a"]), set(&["x"]), 215, false),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    let intents = g.open_intents();
+    assert!(
+        intents.iter().all(|i| i.action.target() == Side::Jira),
+        "Handoff keeps its a: {intents:#?}"
+    );
+    assert_eq!(g.field("labels").base, set(&["x", "a"]));
+}
+
+/// Model seed 101 (MODEL_DC=1): an edit made before our write landed and delivered after it
+/// was overwritten, unless Jira was seen holding its value again, at a later version, after
+/// our write succeeded: a later edit brought it back (A-B-A) and stands.
+#[test]
+fn an_overwritten_value_seen_again_after_our_write_is_a_later_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all(); // no version returned (Data Center); it overwrote a person's [x, b] (150)
+                      // A read after it: a person has since put [x, b] back (removing a).
+    g.when(j(300, &[("labels", set(&["x", "b"]))], vec![]));
+    assert_eq!(g.field("labels").base, set(&["x", "b"]));
+    // The first edit's webhook arrives late.
+    let evs = g.when(j(
+        150,
+        &[("labels", set(&["x", "b"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "b"]), 150, false)],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+    assert_eq!(g.field("labels").base, set(&["x", "b"]));
+}

@@ -44,14 +44,32 @@ pub fn demo(out: &Output, store: Option<String>, serve: bool) -> ExitCode {
             ExitCode::FAILURE
         };
         if serve {
+            let token = random_token();
+            let api = crate::api::ApiConfig {
+                auth: crate::api::ApiAuth::new(vec![crate::api::ApiToken {
+                    name: "demo-admin".into(),
+                    token: token.clone(),
+                    role: crate::api::Role::Admin,
+                }]),
+                handoff_secret: None,
+            };
+            let (addr, server) =
+                crate::api::serve(world.rt.clone(), ([127, 0, 0, 1], 0).into(), api).await?;
             out.line("");
             out.line(&format!(
-                "The demo's server keeps running: API on http://{}, Jira simulator on http://{}",
-                world.intake_addr, world.jira_addr
+                "The demo keeps running. API: http://{addr} (OpenAPI at /api/openapi.json), Jira simulator: http://{}",
+                world.jira_addr
             ));
-            out.line(&format!("  curl http://{}/healthz", world.intake_addr));
+            out.line(&format!("Admin token: {token}"));
+            out.line(&format!(
+                "  curl -H 'Authorization: Bearer {token}' http://{addr}/api/sync/stats"
+            ));
+            out.line(&format!(
+                "  curl -H 'Authorization: Bearer {token}' http://{addr}/api/workitems/WI-1/history"
+            ));
             out.line("Press Ctrl-C to stop.");
             crate::serve::shutdown_signal().await;
+            server.abort();
             world.rt.drain(std::time::Duration::from_secs(10)).await;
         }
         drop(world);
@@ -141,4 +159,21 @@ pub async fn mapping_test(
         &rows,
     );
     Ok(())
+}
+
+/// A fresh random token (hex of 16 bytes from the OS), for the demo's admin.
+fn random_token() -> String {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if read.is_err() {
+        // No /dev/urandom (not Unix): the clock and the process id, good enough for a demo
+        // served on 127.0.0.1 only.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        buf = (t ^ (u128::from(std::process::id()) << 64)).to_le_bytes();
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }

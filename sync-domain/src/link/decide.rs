@@ -825,6 +825,17 @@ impl Decider {
         let Some(from) = e.from.as_ref().filter(|fr| *fr != &f.jira) else {
             return f;
         };
+        // The entry before it in the same changelog, a person's, set that value: Jira held
+        // the person's value then, not necessarily our write (one landing on the same value
+        // makes no entry). Nothing is known about our write.
+        let person_set_from = self
+            .entries
+            .get(name)
+            .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
+            .is_some_and(|p| p.by_us == Some(false) && p.to.as_ref() == Some(from));
+        if person_set_from {
+            return f;
+        }
         let pending = f
             .pending_jira
             .iter()
@@ -1282,6 +1293,19 @@ impl Decider {
                     .filter(|c2| c2.by_us != Some(true))
                     .and_then(|c2| c2.to.as_ref())
                     .and_then(|x| in_handoff_space(m, x));
+                // The same, when that entry names a person: the value was theirs, even if one
+                // of our writes (withdrawn, of unknown outcome) had the same value.
+                let person_set_just_before = |fr: &Value| {
+                    o.changes[..i]
+                        .iter()
+                        .rev()
+                        .find(|c2| c2.jira_field == c.jira_field)
+                        .is_some_and(|c2| {
+                            c2.by_us == Some(false)
+                                && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
+                                    == Some(fr)
+                        })
+                };
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
@@ -1292,6 +1316,11 @@ impl Decider {
                 };
                 let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(m, v));
                 let (from, to) = (conv(&c.from), conv(&c.to));
+                // A write cannot have landed at or before the newest version seen when it was
+                // decided: an older entry setting the same value is another write's (an earlier
+                // one of ours already settled, or a person's).
+                let after_decided =
+                    |w: &PendingWrite| w.after.is_none_or(|a| entry_at > a.updated_ms);
                 // A stale observation predates every write still pending (each was decided
                 // after the newest version seen): it cannot be their echo.
                 if let Some(p) = f
@@ -1301,6 +1330,7 @@ impl Decider {
                         !stale
                             && !by_person
                             && started(&p.intent_id)
+                            && after_decided(p)
                             && Some(&p.value) == to.as_ref()
                             && last_to_same(&p.value) == Some(i)
                     })
@@ -1353,7 +1383,10 @@ impl Decider {
                     continue;
                 }
                 if let Some(pos) = f.unechoed_jira.iter().position(|u| {
-                    !by_person && to.as_ref() == Some(&u.value) && last_to_same(&u.value) == Some(i)
+                    !by_person
+                        && after_decided(u)
+                        && to.as_ref() == Some(&u.value)
+                        && last_to_same(&u.value) == Some(i)
                 }) {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
@@ -1391,7 +1424,25 @@ impl Decider {
                     if unexplained(&u, &from) {
                         continue; // see `hop_from` above
                     }
-                    if u.repeats {
+                    // What our write replaced is a value of ours only if a write of ours is
+                    // known to have landed with it, or the entry that set it is not a person's.
+                    let ours = |v: &Value| {
+                        !person_set_just_before(v) && f.unechoed_jira.iter().any(|w| &w.value == v)
+                    };
+                    // Replaced a value that only a withdrawn write of unknown outcome had:
+                    // ours late, or a person's. The write is kept (echoed) until a complete
+                    // changelog shows who set that value (see `person_set_just_before`).
+                    let unsure = from.as_ref().is_some_and(|fr| {
+                        ours(fr)
+                            && fr != &u.prior
+                            && fr != &u.value
+                            && !hop_from(&u, fr)
+                            && f.unechoed_jira
+                                .iter()
+                                .filter(|w| &w.value == fr)
+                                .all(|w| !w.landed)
+                    });
+                    if u.repeats || unsure {
                         // A retried write may land twice; it stays until it ages out.
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
@@ -1403,7 +1454,6 @@ impl Decider {
                             intent_id: u.intent_id.clone(),
                         });
                     }
-                    let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
                     let overtaken =
                         |v: &Value| u.overtaken_by.iter().any(|(x, t)| x == v && *t < echo_at);
@@ -1436,6 +1486,16 @@ impl Decider {
                         // Jira was seen moving on from our write by then: this edit came after it.
                         let change_at = c.at.unwrap_or(o.version.updated_ms);
                         let overtaken_before = u.overtaken_by.iter().any(|(_, t)| *t <= change_at);
+                        // The edit's value was seen again on Jira after our write succeeded, at
+                        // a later version: a later edit brought it back (A-B-A), and that later
+                        // edit supersedes this one (when our write gives no version, as on
+                        // Data Center, this is all that orders them).
+                        let brought_back = u.overtaken_by.iter().any(|(x, t)| {
+                            Some(x) == to.as_ref()
+                                && *t > change_at
+                                && !f.pending_jira.iter().any(|w| &w.value == x)
+                                && !f.unechoed_jira.iter().any(|w| &w.value == x)
+                        });
                         // Made after our write landed (by the version the edit returned).
                         let made_after = u.landed_at.is_some_and(|t| change_at > t);
                         // A status change of unknown author while our transition is on
@@ -1446,10 +1506,13 @@ impl Decider {
                             && !later
                             && !on_newest
                             && !overtaken_before
+                            && !brought_back
                             && !made_after
                             && u.landed
                             && from.as_ref() == Some(&u.prior)
                             && u.prior != u.value
+                            // An edit to the value our write set lost nothing.
+                            && to.as_ref() != Some(&u.value)
                     })
                 {
                     // An edit made on the state before one of our writes, delivered after it:
