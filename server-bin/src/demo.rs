@@ -250,7 +250,8 @@ impl DemoWorld {
                 max_jitter_ms: 100,
             },
         )?;
-        let (intake_addr, intake) = crate::runtime::serve(rt.clone(), loopback).await?;
+        let (intake_addr, intake) =
+            crate::api::serve(rt.clone(), loopback, crate::api::ApiConfig::default()).await?;
         lock(&sim)
             .register_webhooks(&json!({
                 "url": format!("http://{intake_addr}/api/webhooks/jira"),

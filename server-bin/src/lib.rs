@@ -7,8 +7,10 @@
 //! carries out the intents the domain emitted; the clock, ids, jitter and both adapters are
 //! injected (DESIGN.md §9).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod runtime;
 pub mod serve;

@@ -57,10 +57,42 @@ pub fn jira_client(site: &SiteConfig) -> Result<JiraClient, ServeError> {
     cfg.timeout = site.timeout;
     cfg.rate_per_second = NonZeroU32::new(site.rate_per_second).unwrap_or(NonZeroU32::MIN);
     cfg.burst = NonZeroU32::new(site.burst).unwrap_or(NonZeroU32::MIN);
+    // Jira API calls by status and site, rate-limit waits: the Prometheus metrics.
+    cfg.observer = Some(crate::metrics::jira_observer(&site.name));
     JiraClient::new(cfg).map_err(|e| ServeError::Jira {
         site: site.name.clone(),
         message: e.to_string(),
     })
+}
+
+/// The HTTP API's settings of a config: its bearer tokens and the host's notification
+/// secret.
+pub fn api_config(config: &Config) -> crate::api::ApiConfig {
+    let tokens = config
+        .api_tokens
+        .iter()
+        .map(|t| crate::api::ApiToken {
+            name: t.name.clone(),
+            token: t.token.expose().to_string(),
+            role: match t.role {
+                crate::config::Role::Admin => crate::api::Role::Admin,
+                crate::config::Role::ReadOnly => crate::api::Role::ReadOnly,
+            },
+        })
+        .collect();
+    let handoff_secret = match &config.host {
+        crate::config::HostConfig::Http {
+            notification_secret,
+            ..
+        } => notification_secret
+            .as_ref()
+            .map(|s| s.expose().as_bytes().to_vec()),
+        crate::config::HostConfig::Memory => None,
+    };
+    crate::api::ApiConfig {
+        auth: crate::api::ApiAuth::new(tokens),
+        handoff_secret,
+    }
 }
 
 /// The runtime a config describes, over an opened store, and the host's in-process
@@ -259,7 +291,7 @@ pub async fn start_built(config: &Config, built: Built) -> Result<Running, Serve
         addr: config.listen,
         source,
     })?;
-    let router = crate::runtime::app(rt.clone());
+    let router = crate::api::app(rt.clone(), api_config(config));
     let (stop_http, stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(async {

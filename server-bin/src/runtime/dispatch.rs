@@ -17,6 +17,7 @@ use sync_domain::link::{
 use sync_domain::mapping::Side;
 use sync_domain::{Value, ValueKind};
 use sync_store::{AttemptOutcome, EventMetadata, LeasedIntent, Source, SyncAttempt};
+use tracing::Instrument;
 
 use super::{Counters, ProjectConfig, Runtime, RuntimeError};
 
@@ -90,9 +91,18 @@ impl Runtime {
         let mut tasks = tokio::task::JoinSet::new();
         for l in leased {
             let rt = self.clone();
+            // One span per intent; the intent id is the correlation id of its commands.
+            let span = tracing::info_span!(
+                "intent",
+                intent = %l.queued.intent.id,
+                link = %l.queued.link_id,
+                kind = l.queued.intent.action.kind(),
+                attempt = l.queued.attempts + 1,
+                correlation_id = %l.queued.intent.id,
+            );
             tasks.spawn(async move {
                 let link_id = l.queued.link_id.clone();
-                let r = rt.dispatch_leased(&l).await;
+                let r = rt.dispatch_leased(&l).instrument(span).await;
                 // The lease ends whatever happened; an expired lease frees it anyway.
                 if let Err(e) = rt.store.release(&link_id, &rt.config.owner).await {
                     tracing::warn!(link = %link_id, error = %e, "cannot release the lease");
@@ -142,7 +152,10 @@ impl Runtime {
         match self.run(link_id, started, &meta).await {
             Ok(_) => {}
             // Superseded or withdrawn since it was queued: nothing to do.
-            Err(e) if e.domain().is_some() => return Ok(None),
+            Err(e) if e.domain().is_some() => {
+                crate::metrics::global().intent_superseded(intent.action.kind());
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         }
         let state = self.store.load(link_id).await?.state;
@@ -198,6 +211,11 @@ impl Runtime {
             Err(e) => return Err(e),
         };
         let outcome = attempt_outcome(&events, &intent.id, result.is_ok());
+        crate::metrics::global().intent(
+            intent.action.kind(),
+            outcome.as_str(),
+            duration_ms as f64 / 1000.0,
+        );
         self.store
             .record_attempt(&SyncAttempt {
                 link_id: link_id.clone(),

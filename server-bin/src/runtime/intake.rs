@@ -13,6 +13,7 @@ use sync_domain::mapping::Side;
 use sync_domain::DomainError;
 use sync_store::{EventMetadata, InboxEntry, InboxInsert, RejectedDelivery, Source, StoreError};
 use tokio::sync::broadcast;
+use tracing::Instrument;
 
 use super::{Counters, Runtime, RuntimeError};
 
@@ -83,12 +84,14 @@ impl Runtime {
         if let Some(secret) = &site.site.webhook_secret {
             if let Err(e) = verify_signature(secret, body, signature) {
                 Counters::bump(&self.counters.webhooks_rejected);
+                crate::metrics::global().webhook("jira", "rejected");
                 return Err(IntakeError::BadSignature(e.to_string()));
             }
         }
         let text = String::from_utf8_lossy(body).into_owned();
         if let Err(e) = parse_event(body, delivery_id) {
             Counters::bump(&self.counters.webhooks_rejected);
+            crate::metrics::global().webhook("jira", "rejected");
             self.store
                 .inbox_reject(&RejectedDelivery {
                     source: Source::Jira,
@@ -114,11 +117,13 @@ impl Runtime {
         {
             InboxInsert::Inserted => {
                 Counters::bump(&self.counters.webhooks_received);
+                crate::metrics::global().webhook("jira", "received");
                 self.inbox_wake.notify_one();
                 Ok(IntakeOutcome::Accepted { delivery_id })
             }
             InboxInsert::Duplicate => {
                 Counters::bump(&self.counters.webhooks_duplicate);
+                crate::metrics::global().webhook("jira", "duplicate");
                 Ok(IntakeOutcome::Duplicate { delivery_id })
             }
         }
@@ -156,7 +161,15 @@ impl Runtime {
                 return Ok(done);
             }
             for entry in batch {
-                let outcome = match self.process_entry(&entry).await {
+                // One span per delivery; its id is the correlation id of the commands it
+                // causes (see the events' metadata).
+                let span = tracing::info_span!(
+                    "delivery",
+                    delivery = %entry.delivery_id,
+                    source = entry.source.as_str(),
+                    correlation_id = %entry.delivery_id,
+                );
+                let outcome = match self.process_entry(&entry).instrument(span).await {
                     Ok(o) => o,
                     Err(e) => {
                         Counters::bump(&self.counters.errors);

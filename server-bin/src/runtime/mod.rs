@@ -3,7 +3,6 @@
 //! the Jira client, the host) comes in through [`RuntimeParts`].
 
 mod dispatch;
-mod http;
 mod intake;
 pub mod ops;
 mod poll;
@@ -27,7 +26,6 @@ use sync_store::{EventMetadata, Source, Store, StoreError};
 use tokio::sync::{Notify, OnceCell};
 
 pub use dispatch::DispatchReport;
-pub use http::{app, serve};
 pub use intake::{IntakeError, IntakeOutcome};
 pub use ops::OpsError;
 pub use schedule::{ReconcileReport, Schedule, WebhookKeeper, WEBHOOK_EVENTS};

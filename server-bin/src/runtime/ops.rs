@@ -1311,10 +1311,20 @@ impl Runtime {
                     row.note = Some(e.reason.clone());
                 }
             }
-            let base = state
-                .as_ref()
-                .and_then(|s| s.fields.get(&f.handoff_field))
-                .map(|fs| fs.base.clone());
+            let field_state = state.as_ref().and_then(|s| s.fields.get(&f.handoff_field));
+            let base = field_state.map(|fs| fs.base.clone());
+            // A linked field with a write queued or a conflict open: the engine's own plan.
+            let planned = field_state.and_then(|fs| {
+                if fs.conflict.is_some() {
+                    Some("conflict")
+                } else if !fs.pending_jira.is_empty() {
+                    Some("write_jira")
+                } else if !fs.pending_handoff.is_empty() {
+                    Some("write_handoff")
+                } else {
+                    None
+                }
+            });
             row.outcome = match (h, h_as_j, j_as_h) {
                 (_, Some(Err(_)), _) | (_, _, Some(Err(_))) => "untransformable".into(),
                 (Some(h), Some(Ok(h_j)), Some(Ok(j_h))) => {
@@ -1322,6 +1332,13 @@ impl Runtime {
                     let j_changed = base.as_ref().is_none_or(|b| *b != j_h);
                     if h == j_h {
                         "in_sync".into()
+                    } else if let Some(p) = planned {
+                        match p {
+                            "write_jira" => row.would_write_jira = Some(value_json(&h_j)),
+                            "write_handoff" => row.would_write_handoff = Some(value_json(&j_h)),
+                            _ => {}
+                        }
+                        p.into()
                     } else if h_changed && j_changed && base.is_some() {
                         "conflict".into()
                     } else {

@@ -1,0 +1,110 @@
+//! Errors of the HTTP API: every one is JSON `{"code": "...", "message": "..."}` with a
+//! stable code; internals (store and adapter errors) are logged, never sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::runtime::OpsError;
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code (`unauthorized`, `work_item_not_found`, `bad_json`, ...).
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Further details (e.g. every problem of an invalid mapping).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// An error response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    /// An error with a status, a code and a message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: ErrorBody {
+                code: code.to_string(),
+                message: message.into(),
+                details: Vec::new(),
+            },
+        }
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 503 `unavailable`, after logging the cause.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "the store failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server cannot reach its store right now; retry later",
+        )
+    }
+
+    /// 404 `not_found` for a path no route serves.
+    pub fn no_route(path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "route_not_found",
+            format!("no endpoint at {path}; see /api/openapi.json"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+impl From<OpsError> for ApiError {
+    fn from(e: OpsError) -> Self {
+        match e {
+            OpsError::NotFound { what, id } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                &format!("{what}_not_found"),
+                format!("no {} {id:?}", what.replace('_', " ")),
+            ),
+            OpsError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
+            OpsError::InvalidMapping(problems) => {
+                let mut err = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_mapping",
+                    format!("the field mapping has {} problem(s)", problems.len()),
+                );
+                err.body.details = problems.iter().map(ToString::to_string).collect();
+                err
+            }
+            OpsError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
+            OpsError::Upstream(m) => {
+                tracing::warn!(error = %m, "an upstream call failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    "a call to Jira or the host failed; retry later",
+                )
+            }
+            OpsError::Store(e) => ApiError::unavailable(&e),
+        }
+    }
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
