@@ -354,7 +354,9 @@ impl World {
             marks: marks.clone(),
         });
         let rt = runtime(store, jira_client(jira_addr)?, timing)?;
-        let (intake_addr, intake) = server_bin::runtime::serve(rt.clone(), loopback).await?;
+        let (intake_addr, intake) =
+            server_bin::api::serve(rt.clone(), loopback, server_bin::api::ApiConfig::default())
+                .await?;
         let mut tasks = vec![sim_server, intake];
         if opts.webhooks {
             lock(&sim)
