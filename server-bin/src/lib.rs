@@ -8,6 +8,9 @@
 //! injected (DESIGN.md §9).
 
 pub mod api;
+pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod metrics;
 pub mod runtime;
+pub mod serve;

@@ -613,6 +613,16 @@ impl Store {
             .transpose()
     }
 
+    /// The schema version: the newest migration applied (0 before any).
+    pub async fn schema_version(&self) -> Result<i64> {
+        let v: (Option<i64>,) = on_db!(self, pool, _Db => {
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(v.0.unwrap_or(0))
+    }
+
     /// The store's settings.
     pub fn config(&self) -> &StoreConfig {
         &self.inner.config

@@ -78,6 +78,8 @@ impl Runtime {
         self: &Arc<Self>,
         limit: u32,
     ) -> Result<DispatchReport, RuntimeError> {
+        // Held to the end of the pass, so that a drain waits for it.
+        let _pass = self.dispatch_gate.read().await;
         if self.dispatch_paused.load(Ordering::SeqCst) {
             return Ok(DispatchReport::default());
         }

@@ -285,6 +285,9 @@ pub struct Runtime {
     poll_state: Mutex<poll::PollState>,
     /// Whether the dispatcher holds off (a person inspecting, or the demo staging edits).
     dispatch_paused: std::sync::atomic::AtomicBool,
+    /// Held (shared) by every dispatcher pass; [`Runtime::drain`] takes it exclusively to
+    /// wait for the passes in flight.
+    dispatch_gate: tokio::sync::RwLock<()>,
 }
 
 impl Runtime {
@@ -344,6 +347,7 @@ impl Runtime {
             counters: Counters::default(),
             poll_state: Mutex::new(poll::PollState::default()),
             dispatch_paused: std::sync::atomic::AtomicBool::new(false),
+            dispatch_gate: tokio::sync::RwLock::new(()),
         }))
     }
 
@@ -440,6 +444,17 @@ impl Runtime {
         if !paused {
             self.dispatch_wake.notify_one();
         }
+    }
+
+    /// Stops the dispatcher for good and waits, at most `grace`, for the passes in flight to
+    /// finish (their results recorded, their leases released). Returns whether they did; work
+    /// cut off by the deadline is leased again by whichever process runs after its lease
+    /// expires, and the idempotency rules keep it from being done twice.
+    pub async fn drain(&self, grace: std::time::Duration) -> bool {
+        self.dispatch_paused.store(true, Ordering::SeqCst);
+        tokio::time::timeout(grace, self.dispatch_gate.write())
+            .await
+            .is_ok()
     }
 
     /// The engine's own Jira account id on a site, read once from `/myself` (`None` when
