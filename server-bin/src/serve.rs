@@ -58,6 +58,7 @@ pub fn jira_client(site: &SiteConfig) -> Result<JiraClient, ServeError> {
     cfg.timeout = site.timeout;
     cfg.rate_per_second = NonZeroU32::new(site.rate_per_second).unwrap_or(NonZeroU32::MIN);
     cfg.burst = NonZeroU32::new(site.burst).unwrap_or(NonZeroU32::MIN);
+    // Jira API calls by status and site, rate-limit waits: the Prometheus metrics.
     cfg.observer = Some(crate::metrics::jira_observer(&site.name));
     JiraClient::new(cfg).map_err(|e| ServeError::Jira {
         site: site.name.clone(),

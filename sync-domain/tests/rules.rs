@@ -1910,3 +1910,35 @@ fn an_overwritten_value_seen_again_after_our_write_is_a_later_edit() {
     assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
     assert_eq!(g.field("labels").base, set(&["x", "b"]));
 }
+
+/// Model seed 102 (MODEL_DC=1): when two writes of ours set the same value, each entry by our
+/// account is a landing, not only the last; the first one's `from` (a person's edit) was
+/// overwritten.
+#[test]
+fn each_landing_of_a_repeated_value_is_checked_for_what_it_overwrote() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all(); // lands at 210, over a person's [x, p] (205)
+    g.when(h(6, 220, &[("labels", set(&["x", "a", "b"]))]));
+    g.dispatch_all(); // 230
+    g.when(h(7, 240, &[("labels", set(&["x", "a"]))]));
+    g.dispatch_all(); // 250
+    let mut poll = j(
+        300,
+        &[("labels", set(&["x", "a"]))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "p"]), 205, false),
+            entry("labels", set(&["x", "p"]), set(&["x", "a"]), 210, true),
+            entry("labels", set(&["x", "a"]), set(&["x", "a", "b"]), 230, true),
+            entry("labels", set(&["x", "a", "b"]), set(&["x", "a"]), 250, true),
+        ],
+    );
+    if let LinkCommand::ObserveJira { observed, .. } = &mut poll {
+        observed.changelog_from = Some(JiraVersion {
+            updated_ms: 100,
+            changelog_id: 0,
+        });
+    }
+    let evs = g.when(poll);
+    assert!(opened_values(&evs).contains(&set(&["x", "p"])), "{evs:#?}");
+}

@@ -1382,11 +1382,17 @@ impl Decider {
                     }
                     continue;
                 }
-                if let Some(pos) = f.unechoed_jira.iter().position(|u| {
+                // Of several writes of ours with the same value, the entry is the landing of
+                // the newest decided before it, and not of one known to have landed at
+                // another time (writes to a side land in the order they were decided).
+                if let Some(pos) = f.unechoed_jira.iter().rposition(|u| {
                     !by_person
                         && after_decided(u)
+                        && (u.repeats || u.landed_at.is_none_or(|t| t == entry_at))
                         && to.as_ref() == Some(&u.value)
-                        && last_to_same(&u.value) == Some(i)
+                        // An entry naming our account is a landing of ours even when a later
+                        // one set the same value again.
+                        && (c.by_us == Some(true) || last_to_same(&u.value) == Some(i))
                 }) {
                     // The webhook of one of our writes: its `from` is what Jira held just
                     // before; anything but what we believed (or an earlier write of ours) was
