@@ -1,4 +1,1 @@
 //! The one cross-crate test binary: end-to-end scenarios and the deterministic simulation.
-
-mod scenarios;
-mod simulation;
