@@ -309,7 +309,12 @@ impl Runtime {
     ) -> Vec<JoinHandle<()>> {
         let mut v = Vec::new();
         for s in schedules {
-            if let Some(every) = s.poll_every {
+            for (every, job) in [
+                (s.poll_every, ProjectJob::JiraPoll),
+                (s.reconcile_every, ProjectJob::Reconcile),
+                (s.host_poll_every, ProjectJob::HostPoll),
+            ] {
+                let Some(every) = every else { continue };
                 let rt = self.clone();
                 let project = s.project_id.clone();
                 v.push(tokio::spawn(every_interval(
@@ -318,46 +323,10 @@ impl Runtime {
                     move || {
                         let rt = rt.clone();
                         let project = project.clone();
-                        async move {
-                            let p = rt.project(&project)?;
-                            rt.poll_jira_project(&p).await.map(|_| ())
-                        }
+                        async move { rt.run_project_job(job, &project).await }
                     },
                     self.clone(),
-                    "jira poll",
-                )));
-            }
-            if let Some(every) = s.reconcile_every {
-                let rt = self.clone();
-                let project = s.project_id.clone();
-                v.push(tokio::spawn(every_interval(
-                    every,
-                    false,
-                    move || {
-                        let rt = rt.clone();
-                        let project = project.clone();
-                        async move { rt.reconcile_project(&project).await.map(|_| ()) }
-                    },
-                    self.clone(),
-                    "reconciliation",
-                )));
-            }
-            if let Some(every) = s.host_poll_every {
-                let rt = self.clone();
-                let project = s.project_id.clone();
-                v.push(tokio::spawn(every_interval(
-                    every,
-                    false,
-                    move || {
-                        let rt = rt.clone();
-                        let project = project.clone();
-                        async move {
-                            let p = rt.project(&project)?;
-                            rt.poll_host_project(&p).await.map(|_| ())
-                        }
-                    },
-                    self.clone(),
-                    "host poll",
+                    job.name(),
                 )));
             }
         }
@@ -377,6 +346,35 @@ impl Runtime {
             )));
         }
         v
+    }
+}
+
+/// A scheduled job of one project.
+#[derive(Clone, Copy, Debug)]
+enum ProjectJob {
+    JiraPoll,
+    Reconcile,
+    HostPoll,
+}
+
+impl ProjectJob {
+    fn name(self) -> &'static str {
+        match self {
+            ProjectJob::JiraPoll => "jira poll",
+            ProjectJob::Reconcile => "reconciliation",
+            ProjectJob::HostPoll => "host poll",
+        }
+    }
+}
+
+impl Runtime {
+    async fn run_project_job(&self, job: ProjectJob, project_id: &str) -> Result<(), RuntimeError> {
+        let p = self.project(project_id)?;
+        match job {
+            ProjectJob::JiraPoll => self.poll_jira_project(&p).await.map(|_| ()),
+            ProjectJob::Reconcile => self.reconcile_project(project_id).await.map(|_| ()),
+            ProjectJob::HostPoll => self.poll_host_project(&p).await.map(|_| ()),
+        }
     }
 }
 
