@@ -35,6 +35,9 @@ export PRISM_URL
 log="$(mktemp)"
 status=0
 cargo test --release --workspace --all-targets --all-features 2>&1 | tee "$log" || status=$?
+# The embedding example (README) must keep working: it exits 0 only when an item reached
+# Jira and a Jira edit came back.
+cargo run --release --all-features -q -p server-bin --example embed || status=$?
 # One closing line for the whole run: the last test binary alone may hold no test.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -14,6 +14,8 @@ pub mod host;
 pub mod http;
 pub mod memory;
 pub mod notification;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use error::{HostError, HostErrorClass};
 pub use fields::{decode_field, decode_fields, encode_field, encode_fields};

@@ -399,3 +399,81 @@ async fn the_webhook_keeper_registers_once_and_refreshes() {
     assert_eq!(ours.len(), 1, "{hooks}");
     assert_eq!(ours[0]["jqlFilter"], "project in (SIM)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_positions_are_kept_in_the_store_across_a_restart() {
+    let w = world().await;
+    let item = w.create_item("PA", "Polled");
+    let link = w.rt.push_item(&item, "ana").await.unwrap();
+    w.settle(true).await;
+    let issue = w.issue_of(&link).await;
+    w.rt.poll_jira_once().await.unwrap();
+    w.rt.poll_host_once().await.unwrap();
+    let store = w.rt.store().clone();
+    let polled_at: i64 = store
+        .checkpoint("jira-poll:PA")
+        .await
+        .unwrap()
+        .expect("the Jira poll saved where it stands")
+        .parse()
+        .unwrap();
+    assert!(store.checkpoint("host-poll:PA").await.unwrap().is_some());
+
+    // The webhook of this edit is lost; the process stops before its next poll.
+    lock(w.sim("a"))
+        .edit_as_person(
+            &issue,
+            json!({"summary": "Edited while down"}).as_object().unwrap(),
+            JIRA_PERSON,
+        )
+        .unwrap();
+    w.settle(false).await;
+
+    // A new process on the same store, started two hours later (far beyond the poll's
+    // one-minute look-back), goes on from the saved positions.
+    let later = server_bin::runtime::ManualClock::new(polled_at + 2 * 3_600_000);
+    let rt = Runtime::new(
+        RuntimeParts {
+            store,
+            sites: ["a", "b"]
+                .map(|s| JiraSite {
+                    name: s.into(),
+                    client: w.rt.jira(s).unwrap().clone(),
+                    webhook_secret: None,
+                })
+                .into(),
+            host: w.host.clone(),
+            clock: Arc::new(later),
+            ids: Arc::new(SeqIds::new("restarted", 6)),
+        },
+        RuntimeConfig::new(
+            ["PA", "PB"]
+                .map(|p| ProjectConfig {
+                    project_id: p.into(),
+                    site: if p == "PA" { "a" } else { "b" }.into(),
+                    jira_project_key: "SIM".into(),
+                    issue_type: "Story".into(),
+                    mapping: demo_mapping(),
+                })
+                .into(),
+        ),
+    )
+    .unwrap();
+    // Nothing changed on the host since the saved cursor: the feed has nothing new.
+    assert_eq!(rt.poll_host_once().await.unwrap(), 0);
+    // The Jira poll looks back to the saved position and finds the edit.
+    assert_eq!(rt.poll_jira_once().await.unwrap(), 1);
+    for _ in 0..10 {
+        rt.dispatch_once(16).await.unwrap();
+    }
+    assert_eq!(w.title(&item).await, Value::text("Edited while down"));
+    let saved: i64 = rt
+        .store()
+        .checkpoint("jira-poll:PA")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(saved, polled_at + 2 * 3_600_000);
+}

@@ -1530,6 +1530,36 @@ impl Store {
             .collect()
     }
 
+    // ----- checkpoints -----
+
+    /// The value of a named checkpoint (where a poller stands), if one was saved.
+    pub async fn checkpoint(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_db!(self, pool, _Db => {
+            sqlx::query_as("SELECT value FROM checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(v,)| v))
+    }
+
+    /// Saves a named checkpoint, replacing its previous value.
+    pub async fn save_checkpoint(&self, name: &str, value: &str, at: Millis) -> Result<()> {
+        on_db!(self, pool, _Db => {
+            sqlx::query(
+                "INSERT INTO checkpoints (name, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(value)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     // ----- the sync log -----
 
     /// Records one dispatch attempt.

@@ -30,6 +30,7 @@ on_every_backend!(
     stats_and_sync_log,
     project_mapping_history,
     domain_errors_are_not_retried,
+    checkpoints_are_saved_and_replaced,
 );
 
 async fn append_and_load(kind: Kind) {
@@ -764,6 +765,36 @@ async fn project_mapping_history(kind: Kind) {
     // project events are in the global log too
     let all = s.events_after(Cursor::default(), 100).await.expect("log");
     assert!(matches!(all.as_slice(), [r] if matches!(r.event, sync_store::AnyEvent::Project(_))));
+}
+
+async fn checkpoints_are_saved_and_replaced(kind: Kind) {
+    let Some(h) = open(kind, "checkpoint", StoreConfig::default()).await else {
+        return;
+    };
+    let s = &h.store;
+    assert_eq!(s.checkpoint("jira-poll:P").await.expect("read"), None);
+    s.save_checkpoint("jira-poll:P", "1000", 5)
+        .await
+        .expect("save");
+    s.save_checkpoint("host-poll:P", "c-7", 5)
+        .await
+        .expect("save");
+    assert_eq!(
+        s.checkpoint("jira-poll:P").await.expect("read").as_deref(),
+        Some("1000")
+    );
+    s.save_checkpoint("jira-poll:P", "2000", 6)
+        .await
+        .expect("replace");
+    assert_eq!(
+        s.checkpoint("jira-poll:P").await.expect("read").as_deref(),
+        Some("2000")
+    );
+    assert_eq!(
+        s.checkpoint("host-poll:P").await.expect("read").as_deref(),
+        Some("c-7")
+    );
+    assert!(s.schema_version().await.expect("version") >= 2);
 }
 
 async fn domain_errors_are_not_retried(kind: Kind) {

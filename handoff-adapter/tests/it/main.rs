@@ -1,9 +1,12 @@
 //! Integration tests of the host adapter: the in-memory host, the HTTP client against a
-//! mock host, and notification verification.
+//! mock host and against the reference host (feature `server`), and notification
+//! verification.
 
 mod http;
 mod memory;
 mod notification;
+#[cfg(feature = "server")]
+mod server;
 
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use handoff_adapter::{HostError, HostErrorClass};
 use jira_adapter::client::{FieldChange as JiraFieldChange, NewIssue};
 use jira_adapter::error::{ErrorClass as JiraClass, JiraError};
-use jira_adapter::observe::mirror_footer;
+use jira_adapter::observe::{mirror_footer, split_mirror_footer};
 use sync_domain::link::{
     DispatchOutcome, ErrorClass, Intent, IntentAction, JiraObservation, LinkCommand, LinkEvent,
     LinkState,
@@ -149,18 +149,22 @@ impl Runtime {
             intent_id: intent.id.clone(),
             at: self.now(),
         };
-        match self.run(link_id, started, &meta).await {
-            Ok(_) => {}
+        // No `IntentStarted` event means the intent had been started before and never
+        // finished: an earlier run was cut short (the process stopped mid-call), so its
+        // write may have landed. Such a run, like a retry after a failure, looks for the
+        // earlier write before making one that is not idempotent (a create, a comment).
+        let may_have_landed = match self.run(link_id, started, &meta).await {
+            Ok(events) => events.is_empty() || l.queued.attempts > 0,
             // Superseded or withdrawn since it was queued: nothing to do.
             Err(e) if e.domain().is_some() => {
                 crate::metrics::global().intent_superseded(intent.action.kind());
                 return Ok(None);
             }
             Err(e) => return Err(e),
-        }
+        };
         let state = self.store.load(link_id).await?.state;
         let started_at = self.now();
-        let result = self.perform(&state, intent, l.queued.attempts).await;
+        let result = self.perform(&state, intent, may_have_landed).await;
         let duration_ms = u64::try_from(self.now() - started_at).unwrap_or(0);
         let at = self.now();
         let (cmd, error) = match &result {
@@ -320,12 +324,13 @@ impl Runtime {
             })
     }
 
-    /// Carries one intent out. `attempts` is how many attempts failed before.
+    /// Carries one intent out. `may_have_landed`: an earlier attempt failed or was cut
+    /// short, so its write may be there already; non-idempotent writes look for it first.
     async fn perform(
         &self,
         state: &LinkState,
         intent: &Intent,
-        attempts: u32,
+        may_have_landed: bool,
     ) -> Result<Done, Failure> {
         let project = self
             .project(&state.project_id)
@@ -343,7 +348,7 @@ impl Runtime {
                 ..
             } => {
                 // A retry first looks for the issue an earlier attempt may have created.
-                let found = if attempts > 0 {
+                let found = if may_have_landed {
                     jira.find_by_marker(work_item_id).await.map_err(from_jira)?
                 } else {
                     None
@@ -402,11 +407,29 @@ impl Runtime {
                 author,
                 body,
             } => {
-                let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
-                let c = jira
-                    .add_comment(issue_id, author, &body)
-                    .await
-                    .map_err(from_jira)?;
+                // Jira has no idempotency key: an attempt that may have landed looks for
+                // the mirror (its footer names the origin) before adding one.
+                let earlier = if may_have_landed {
+                    jira.comments(issue_id)
+                        .await
+                        .map_err(from_jira)?
+                        .into_iter()
+                        .find(|c| {
+                            split_mirror_footer(&c.body_markdown).1.as_deref()
+                                == Some(origin_id.as_str())
+                        })
+                } else {
+                    None
+                };
+                let c = match earlier {
+                    Some(c) => c,
+                    None => {
+                        let body = format!("{}\n\n{}", body.trim_end(), mirror_footer(origin_id));
+                        jira.add_comment(issue_id, author, &body)
+                            .await
+                            .map_err(from_jira)?
+                    }
+                };
                 Ok(Done {
                     outcome: DispatchOutcome::CommentWritten { comment_id: c.id },
                     read_back: None,
@@ -436,7 +459,7 @@ impl Runtime {
             } => {
                 // Creates are idempotent by marker on the host; a retry looks first anyway,
                 // so a host that lost the first answer is not asked to create twice.
-                let found = if attempts > 0 {
+                let found = if may_have_landed {
                     self.host
                         .find_by_marker(project_id, &issue.id)
                         .await

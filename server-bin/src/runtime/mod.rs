@@ -282,7 +282,6 @@ pub struct Runtime {
     dispatch_wake: Notify,
     /// What the runtime did.
     pub counters: Counters,
-    poll_state: Mutex<poll::PollState>,
     /// Whether the dispatcher holds off (a person inspecting, or the demo staging edits).
     dispatch_paused: std::sync::atomic::AtomicBool,
     /// Held (shared) by every dispatcher pass; [`Runtime::drain`] takes it exclusively to
@@ -345,7 +344,6 @@ impl Runtime {
             inbox_wake: Notify::new(),
             dispatch_wake: Notify::new(),
             counters: Counters::default(),
-            poll_state: Mutex::new(poll::PollState::default()),
             dispatch_paused: std::sync::atomic::AtomicBool::new(false),
             dispatch_gate: tokio::sync::RwLock::new(()),
         }))

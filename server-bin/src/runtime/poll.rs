@@ -1,8 +1,8 @@
 //! The pollers: an incremental Jira search by `updated` with a look-back overlap, and the
 //! host's change feed. Both feed plain observations; the domain drops the stale ones by
-//! version, so the overlap re-reads are harmless.
+//! version, so the overlap re-reads are harmless. Where each poller stands is a checkpoint in
+//! the store, so a restarted process goes on from there.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jira_adapter::client::{incremental_jql, JiraClient, JiraIssue, SearchRequest};
@@ -14,12 +14,15 @@ use sync_store::{EventMetadata, Source};
 
 use super::{ProjectConfig, Runtime, RuntimeError};
 
-/// Where the pollers stand, per project (in memory: a restart polls again from its start
-/// time minus the overlap; the domain drops what it has already seen).
-#[derive(Debug, Default)]
-pub(super) struct PollState {
-    jira_watermark: BTreeMap<String, i64>,
-    host_cursor: BTreeMap<String, String>,
+/// The checkpoint (in the store) of a project's incremental Jira poll: the time of its last
+/// complete poll, in milliseconds.
+fn jira_checkpoint(project_id: &str) -> String {
+    format!("jira-poll:{project_id}")
+}
+
+/// The checkpoint (in the store) of a project's host change feed: the host's opaque cursor.
+fn host_checkpoint(project_id: &str) -> String {
+    format!("host-poll:{project_id}")
 }
 
 fn offset(ms: i64) -> time::OffsetDateTime {
@@ -54,14 +57,16 @@ impl Runtime {
     pub async fn poll_jira_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
         let now = self.now();
         let overlap = self.config.poll_overlap_ms;
-        let watermark = self
-            .poll_state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .jira_watermark
-            .get(&project.project_id)
-            .copied()
-            .unwrap_or(now);
+        // Where the last complete poll stopped (kept in the store, so a restart goes on from
+        // there); a project never polled starts now (the reconciliation covers what was
+        // before).
+        let checkpoint = jira_checkpoint(&project.project_id);
+        let watermark = match self.store.checkpoint(&checkpoint).await? {
+            Some(v) => v.parse::<i64>().map_err(|e| {
+                RuntimeError::Config(format!("checkpoint {checkpoint} holds {v:?}: {e}"))
+            })?,
+            None => now,
+        };
         // `incremental_jql` wraps a base query in parentheses; the project clause is a plain
         // conjunct in front.
         let since = incremental_jql(
@@ -102,11 +107,9 @@ impl Runtime {
                 .await?;
             seen += 1;
         }
-        self.poll_state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .jira_watermark
-            .insert(project.project_id.clone(), now);
+        self.store
+            .save_checkpoint(&checkpoint, &now.to_string(), self.now())
+            .await?;
         Ok(seen)
     }
 
@@ -145,13 +148,8 @@ impl Runtime {
 
     /// Follows one project's host change feed (see [`Runtime::poll_host_once`]).
     pub async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
-        let mut cursor = self
-            .poll_state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .host_cursor
-            .get(&project.project_id)
-            .cloned();
+        let checkpoint = host_checkpoint(&project.project_id);
+        let mut cursor = self.store.checkpoint(&checkpoint).await?;
         let mut seen = 0;
         loop {
             let page = self
@@ -177,11 +175,9 @@ impl Runtime {
             }
             if let Some(next) = &page.next_cursor {
                 cursor = Some(next.clone());
-                self.poll_state
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .host_cursor
-                    .insert(project.project_id.clone(), next.clone());
+                self.store
+                    .save_checkpoint(&checkpoint, next, self.now())
+                    .await?;
             }
             if !page.has_more {
                 return Ok(seen);
