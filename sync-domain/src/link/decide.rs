@@ -384,6 +384,37 @@ impl Decider {
                 self.reconcile_all();
                 self.flush();
             }
+            LinkCommand::RetryFailed { cmd_id, actor, at } => {
+                if self.s.retry_requests.contains(&cmd_id) {
+                    return Ok(()); // taken already: a repeated command changes nothing
+                }
+                self.require_live()?;
+                self.at = at;
+                // Given-up and held intents, in the order they were emitted, so the writes
+                // issued again keep their order per side.
+                let mut stuck: Vec<(u64, String)> = self
+                    .s
+                    .intents
+                    .iter()
+                    .filter(|(_, o)| !matches!(o.state, IntentState::Open { .. }))
+                    .map(|(id, o)| (o.seq, id.clone()))
+                    .collect();
+                if stuck.is_empty() {
+                    return Err(DomainError::NothingToRetry);
+                }
+                stuck.sort();
+                let intents: Vec<String> = stuck.into_iter().map(|(_, id)| id).collect();
+                self.emit(LinkEvent::RetryRequested {
+                    cmd_id,
+                    intents: intents.clone(),
+                    actor,
+                    at,
+                });
+                for id in intents {
+                    self.reissue(&id);
+                }
+                self.flush();
+            }
             LinkCommand::ChangeMapping {
                 mapping, actor, at, ..
             } => {
@@ -1650,6 +1681,10 @@ impl Decider {
         if edited_since && f.jira != write.value && f.conflict.is_none() {
             return;
         }
+        // We had taken the overwritten value as Jira's current one, and as the newer edit: the
+        // target moved to it and Handoff is (being) brought to it, in place of the value our
+        // write carries. That value is the other side of the conflict, or it would be lost.
+        let target_was_lost = f.jira == lost && !edited_since && f.base == lost;
         if f.jira == lost && !edited_since {
             // We had taken the overwritten value as Jira's current one; Jira holds our write.
             self.emit(LinkEvent::FieldEchoed {
@@ -1679,10 +1714,15 @@ impl Decider {
         if in_flight != f.handoff && in_flight != lost {
             kept.push(in_flight);
         }
+        let handoff_side = if target_was_lost && write.value != lost {
+            write.value.clone()
+        } else {
+            f.handoff.clone()
+        };
         self.conflict_with(
             m,
             write.prior.clone(),
-            f.handoff.clone(),
+            handoff_side,
             jira_side,
             ConflictKind::Clobbered,
             kept,

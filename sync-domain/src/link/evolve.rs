@@ -93,6 +93,9 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
         }
         LinkEvent::ObservationStale { .. } | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::RetryRequested { cmd_id, .. } => {
+            s.retry_requests.insert(cmd_id.clone());
+        }
         LinkEvent::FieldChanged {
             side,
             field,
