@@ -2131,3 +2131,128 @@ fn retry_failed_is_idempotent_by_command_id() {
     let back: LinkState = serde_json::from_str(&json).expect("state deserializes");
     assert_eq!(back, log_state);
 }
+
+// ---- writes of unknown outcome (model seeds, MODEL_UNKNOWN_OUTCOMES=1) ----------------------
+
+/// Model seeds 4 and 5 (MODEL_UNKNOWN_OUTCOMES=1): a write of ours to Handoff timed out (it may
+/// have landed, at the version it expected + 1); the item is now two versions past that and
+/// shows the value it had before. Either the write never landed, or it landed and a person set
+/// the old value back: ambiguous, so a conflict — whether the write is still pending or was
+/// withdrawn since by a newer decision.
+#[test]
+fn a_handoff_value_set_back_after_a_write_of_unknown_outcome_is_a_conflict() {
+    for withdrawn in [false, true] {
+        let mut g = synced();
+        g.when(j(200, &[("labels", set(&["x", "y"]))], vec![]));
+        let id = g.only_intent().id;
+        g.timeout(&id, 1);
+        if withdrawn {
+            // A newer Jira change replaces the write before its outcome is known.
+            g.when(j(250, &[("labels", set(&["x", "y", "z"]))], vec![]));
+            assert_ne!(g.only_intent().id, id);
+        }
+        // Handoff, at version 3 (our write expected 1), shows the labels it had before.
+        let evs = g.when(h(3, 300, &[("labels", set(&["x"]))]));
+        let opened = opened_values(&evs);
+        assert!(
+            opened.contains(&set(&["x"])),
+            "withdrawn={withdrawn}: {:?}",
+            types(&evs)
+        );
+    }
+    // One version past: that version is the write's own (or someone else's, and it failed).
+    let mut g = synced();
+    g.when(j(200, &[("labels", set(&["x", "y"]))], vec![]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    let evs = g.when(h(2, 300, &[("labels", set(&["x"]))]));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+}
+
+/// Model seed 108 (MODEL_UNKNOWN_OUTCOMES=1): a person's changelog entry older than the
+/// newest Jira version seen when a write of ours was decided is not that write landing just
+/// before it, even when its `from` is the value the write sets.
+#[test]
+fn an_entry_older_than_a_pending_write_does_not_confirm_it() {
+    let mut g = synced();
+    let person = entry("customfield_10004", Value::Null, t("J"), 150, false);
+    g.when(j(
+        150,
+        &[("customfield_10004", t("J"))],
+        vec![person.clone()],
+    ));
+    g.dispatch_all();
+    assert_eq!(g.field("epic").handoff, t("J"));
+    // Handoff clears the epic: the write to Jira is decided after version 150, and times out.
+    g.when(h(5, 300, &[("epic", Value::Null)]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    // The poller reads the issue again, with its changelog since 100: the person's entry,
+    // made on the value our write sets, is older than our write.
+    let evs = g.when(LinkCommand::ObserveJira {
+        cmd_id: "poll".into(),
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: 150,
+                changelog_id: 0,
+            },
+            key: None,
+            values: vals(&[("customfield_10004", t("J"))]),
+            changes: vec![person],
+            changelog_from: Some(JiraVersion {
+                updated_ms: 100,
+                changelog_id: 0,
+            }),
+            actor: None,
+        },
+        delivery_id: None,
+        at: 400,
+    });
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    assert_eq!(g.field("epic").base, Value::Null);
+    assert_eq!(
+        g.field("epic").pending_jira.len(),
+        1,
+        "the write is still owed"
+    );
+}
+
+/// Model seed 203 (MODEL_UNKNOWN_OUTCOMES=1): a person's edit made after our write was decided
+/// and before it landed (both known by version) was overwritten by it, even when it was made on
+/// a value we never saw (the late landing of a withdrawn write of ours). For `union`, the
+/// merge starts from what the edit was made on, so what the person removed stays removed.
+#[test]
+fn an_edit_between_our_decision_and_our_landing_is_a_clobber_whatever_it_was_made_on() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "y"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1);
+    g.when(h(6, 300, &[("labels", set(&["x", "y", "z"]))]));
+    let second = g.only_intent().id;
+    assert_ne!(first, second);
+    g.start(&second);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-second".into(),
+        intent_id: second,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 400,
+                changelog_id: 0,
+            }),
+        },
+        at: 1_000,
+    });
+    // The first write did land (at 320); a person removed y at 350; our second write landed
+    // at 400. The person's webhook comes now.
+    let evs = g.when(j(
+        350,
+        &[("labels", set(&["x"]))],
+        vec![entry("labels", set(&["x", "y"]), set(&["x"]), 350, false)],
+    ));
+    assert!(
+        opened_values(&evs).contains(&set(&["x"])),
+        "{:?}",
+        types(&evs)
+    );
+    assert_eq!(g.field("labels").base, set(&["x", "z"]));
+}

@@ -950,6 +950,11 @@ pub struct FieldState {
     /// Writes to Jira that succeeded and whose webhooks have not been seen yet, oldest first
     /// (the last 16): kept to find edits they overwrote (Jira has no conditional update).
     pub unechoed_jira: Vec<PendingWrite>,
+    /// Writes of ours to Handoff withdrawn after an attempt whose outcome is unknown (a
+    /// timeout): each may have landed, at the version it expected + 1. Kept until a Handoff
+    /// observation at or past that version has been taken.
+    #[serde(default)]
+    pub withdrawn_handoff: Vec<HandoffAttempt>,
     /// Overwritten Jira edits already recorded in a conflict, so a later webhook telling the
     /// same loss does not record it twice.
     pub reported_lost: Vec<Value>,
@@ -959,6 +964,20 @@ pub struct FieldState {
     pub handoff_seen: bool,
     /// Whether Jira's value has been seen (or written by us) at least once.
     pub jira_seen: bool,
+}
+
+/// A conditional write of ours to Handoff that may have landed (see
+/// [`FieldState::withdrawn_handoff`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffAttempt {
+    /// The intent.
+    pub intent_id: String,
+    /// The value it wrote.
+    pub value: Value,
+    /// What Handoff held when it was decided.
+    pub prior: Value,
+    /// The item version the write expected: if it landed, it made `expected_version + 1`.
+    pub expected_version: u64,
 }
 
 /// A write the engine asked for and has not seen confirmed.
