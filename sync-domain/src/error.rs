@@ -39,6 +39,9 @@ pub enum DomainError {
     /// The dispatch result names an intent the link does not have open.
     #[error("no open intent {0}")]
     IntentNotFound(String),
+    /// A retry was asked for, but no intent of the link gave up or is held.
+    #[error("nothing to retry: no write of the link gave up or is held")]
+    NothingToRetry,
     /// The project aggregate has no mapping yet.
     #[error("the project has no field mapping yet")]
     NoMapping,

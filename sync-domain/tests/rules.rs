@@ -1942,3 +1942,317 @@ fn each_landing_of_a_repeated_value_is_checked_for_what_it_overwrote() {
     let evs = g.when(poll);
     assert!(opened_values(&evs).contains(&set(&["x", "p"])), "{evs:#?}");
 }
+
+/// Model seed (MODEL_DC=1, MODEL_SEED=203): a write of ours lands without a returned version
+/// (Data Center); a read shows a person's Jira value that was, in fact, overwritten by it, and
+/// the engine takes it as the newer edit and writes it to Handoff. When our write's changelog
+/// entry shows it replaced that value, the conflict stands between that value and the one our
+/// write carried — not the value Handoff was brought to — so neither is lost.
+#[test]
+fn an_edit_taken_as_newer_but_overwritten_by_our_write_conflicts_with_our_value() {
+    let mut g = synced();
+    let (x, y) = (t("h1\nl2\nl3"), t("l1\nl2\nj3"));
+    g.when(h(5, 200, &[("notes", x.clone())]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-x".into(),
+        intent_id: id,
+        outcome: DispatchOutcome::JiraUpdated { version: None },
+        at: 1_000,
+    });
+    // The webhook of a person's title edit: its snapshot shows the notes a person set before
+    // our write landed (their own webhook was lost). Taken as the newer edit.
+    g.when(j(
+        300,
+        &[("summary", t("P")), ("customfield_10003", y.clone())],
+        vec![entry("summary", t("A"), t("P"), 300, false)],
+    ));
+    assert_eq!(g.field("notes").base, y);
+    g.dispatch_all(); // Handoff is brought to it
+    assert_eq!(g.field("notes").handoff, y);
+    // Our write's own webhook: it replaced the person's value.
+    let evs = g.when(j(
+        400,
+        &[("summary", t("P")), ("customfield_10003", x.clone())],
+        vec![entry("customfield_10003", y.clone(), x.clone(), 350, true)],
+    ));
+    let opened = opened_values(&evs);
+    assert!(
+        opened.contains(&x) && opened.contains(&y),
+        "both values in the conflict: {opened:?}"
+    );
+    // The text merge keeps both edits.
+    let merged = t("h1\nl2\nj3");
+    assert_eq!(g.field("notes").base, merged);
+    g.dispatch_all();
+    assert_eq!(g.field("notes").handoff, merged);
+    assert_eq!(g.field("notes").jira, merged);
+}
+
+// ---- retry of given-up writes -------------------------------------------------------------
+
+fn retry(cmd_id: &str) -> LinkCommand {
+    LinkCommand::RetryFailed {
+        cmd_id: cmd_id.into(),
+        actor: "ana".into(),
+        at: 30_000,
+    }
+}
+
+#[test]
+fn retry_failed_issues_a_given_up_update_again_with_a_new_id() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let old = g.only_intent().id;
+    g.when(failed(&old, ErrorClass::Permanent, 1));
+    assert_eq!(status(&g.state), LinkStatus::Error);
+    let evs = g.when(retry("retry-1"));
+    assert_eq!(
+        types(&evs),
+        ["retry_requested", "intent_superseded", "intent_emitted"]
+    );
+    match &evs[0] {
+        LinkEvent::RetryRequested { actor, intents, .. } => {
+            assert_eq!(actor, "ana");
+            assert_eq!(intents, &vec![old.clone()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let again = g.only_intent();
+    assert_ne!(again.id, old);
+    assert_eq!(again.due_at, 30_000);
+    match &again.action {
+        IntentAction::UpdateJiraFields { fields, .. } => {
+            assert_eq!(fields, &vals(&[("summary", t("B"))]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&g.state), LinkStatus::PendingPush);
+    g.dispatch_all();
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+    assert_eq!(g.field("title").jira, t("B"));
+}
+
+#[test]
+fn retry_failed_issues_a_given_up_create_again() {
+    let mut g = Given::new(vec![create_cmd(&[("title", t("A"))])]);
+    let old = g.only_intent();
+    assert!(matches!(old.action, IntentAction::CreateJiraIssue { .. }));
+    g.when(failed(&old.id, ErrorClass::Auth, 1));
+    assert_eq!(status(&g.state), LinkStatus::Error);
+    let evs = g.when(retry("retry-1"));
+    assert!(has(&evs, "retry_requested"), "{:?}", types(&evs));
+    let again = g.only_intent();
+    assert_ne!(again.id, old.id);
+    match &again.action {
+        IntentAction::CreateJiraIssue {
+            work_item_id,
+            fields,
+            ..
+        } => {
+            assert_eq!(work_item_id, "WI-1", "the marker");
+            assert_eq!(fields.get("summary"), Some(&t("A")));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&g.state), LinkStatus::PendingPush);
+    g.dispatch_all();
+    assert_eq!(g.state.issue, Some(jira_ref()));
+    assert_eq!(g.field("title").jira, t("A"));
+}
+
+#[test]
+fn retry_failed_issues_a_held_write_again() {
+    let mut g = synced();
+    g.when(j(200, &[("summary", t("J"))], vec![]));
+    let id = g.only_intent().id;
+    g.when(failed(&id, ErrorClass::VersionConflict, 1));
+    assert!(g.open_intents().is_empty(), "held");
+    let evs = g.when(retry("retry-1"));
+    assert!(has(&evs, "intent_emitted"), "{:?}", types(&evs));
+    assert!(matches!(
+        g.only_intent().action,
+        IntentAction::UpdateHandoffFields { .. }
+    ));
+}
+
+#[test]
+fn retry_failed_with_nothing_failed_is_refused() {
+    let mut g = synced();
+    assert_eq!(g.when_err(retry("retry-1")), DomainError::NothingToRetry);
+    // An intent that is only backing off is not given up: nothing to retry either.
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let id = g.only_intent().id;
+    g.when(failed(
+        &id,
+        ErrorClass::Retryable {
+            retry_after_ms: None,
+        },
+        1,
+    ));
+    assert_eq!(g.when_err(retry("retry-2")), DomainError::NothingToRetry);
+}
+
+#[test]
+fn retry_failed_on_an_unlinked_or_unknown_link_is_refused() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let id = g.only_intent().id;
+    g.when(failed(&id, ErrorClass::Permanent, 1));
+    g.when(LinkCommand::Unlink {
+        cmd_id: "unlink".into(),
+        actor: "ana".into(),
+        at: 20_000,
+    });
+    assert_eq!(g.when_err(retry("retry-1")), DomainError::LinkUnlinked);
+    let fresh = Given::new(vec![]);
+    assert_eq!(fresh.when_err(retry("retry-1")), DomainError::LinkNotFound);
+}
+
+#[test]
+fn retry_failed_is_idempotent_by_command_id() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("B"))]));
+    let id = g.only_intent().id;
+    g.when(failed(&id, ErrorClass::Permanent, 1));
+    let first = g.when(retry("retry-1"));
+    assert!(has(&first, "intent_emitted"));
+    let again = g.only_intent().id;
+    // The same command delivered again: nothing happens, even once the retry failed again.
+    assert!(g.when(retry("retry-1")).is_empty());
+    g.when(failed(&again, ErrorClass::Permanent, 1));
+    assert!(g.when(retry("retry-1")).is_empty());
+    assert_eq!(status(&g.state), LinkStatus::Error);
+    // A new command retries again; the replayed state knows the taken ids.
+    assert!(has(&g.when(retry("retry-2")), "intent_emitted"));
+    let log_state = g.state.clone();
+    let json = serde_json::to_string(&log_state).expect("state serializes");
+    let back: LinkState = serde_json::from_str(&json).expect("state deserializes");
+    assert_eq!(back, log_state);
+}
+
+// ---- writes of unknown outcome (model seeds, MODEL_UNKNOWN_OUTCOMES=1) ----------------------
+
+/// Model seeds 4 and 5 (MODEL_UNKNOWN_OUTCOMES=1): a write of ours to Handoff timed out (it may
+/// have landed, at the version it expected + 1); the item is now two versions past that and
+/// shows the value it had before. Either the write never landed, or it landed and a person set
+/// the old value back: ambiguous, so a conflict — whether the write is still pending or was
+/// withdrawn since by a newer decision.
+#[test]
+fn a_handoff_value_set_back_after_a_write_of_unknown_outcome_is_a_conflict() {
+    for withdrawn in [false, true] {
+        let mut g = synced();
+        g.when(j(200, &[("labels", set(&["x", "y"]))], vec![]));
+        let id = g.only_intent().id;
+        g.timeout(&id, 1);
+        if withdrawn {
+            // A newer Jira change replaces the write before its outcome is known.
+            g.when(j(250, &[("labels", set(&["x", "y", "z"]))], vec![]));
+            assert_ne!(g.only_intent().id, id);
+        }
+        // Handoff, at version 3 (our write expected 1), shows the labels it had before.
+        let evs = g.when(h(3, 300, &[("labels", set(&["x"]))]));
+        let opened = opened_values(&evs);
+        assert!(
+            opened.contains(&set(&["x"])),
+            "withdrawn={withdrawn}: {:?}",
+            types(&evs)
+        );
+    }
+    // One version past: that version is the write's own (or someone else's, and it failed).
+    let mut g = synced();
+    g.when(j(200, &[("labels", set(&["x", "y"]))], vec![]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    let evs = g.when(h(2, 300, &[("labels", set(&["x"]))]));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+}
+
+/// Model seed 108 (MODEL_UNKNOWN_OUTCOMES=1): a person's changelog entry older than the
+/// newest Jira version seen when a write of ours was decided is not that write landing just
+/// before it, even when its `from` is the value the write sets.
+#[test]
+fn an_entry_older_than_a_pending_write_does_not_confirm_it() {
+    let mut g = synced();
+    let person = entry("customfield_10004", Value::Null, t("J"), 150, false);
+    g.when(j(
+        150,
+        &[("customfield_10004", t("J"))],
+        vec![person.clone()],
+    ));
+    g.dispatch_all();
+    assert_eq!(g.field("epic").handoff, t("J"));
+    // Handoff clears the epic: the write to Jira is decided after version 150, and times out.
+    g.when(h(5, 300, &[("epic", Value::Null)]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    // The poller reads the issue again, with its changelog since 100: the person's entry,
+    // made on the value our write sets, is older than our write.
+    let evs = g.when(LinkCommand::ObserveJira {
+        cmd_id: "poll".into(),
+        observed: JiraObservation {
+            version: JiraVersion {
+                updated_ms: 150,
+                changelog_id: 0,
+            },
+            key: None,
+            values: vals(&[("customfield_10004", t("J"))]),
+            changes: vec![person],
+            changelog_from: Some(JiraVersion {
+                updated_ms: 100,
+                changelog_id: 0,
+            }),
+            actor: None,
+        },
+        delivery_id: None,
+        at: 400,
+    });
+    assert!(!has(&evs, "field_echoed"), "{evs:#?}");
+    assert_eq!(g.field("epic").base, Value::Null);
+    assert_eq!(
+        g.field("epic").pending_jira.len(),
+        1,
+        "the write is still owed"
+    );
+}
+
+/// Model seed 203 (MODEL_UNKNOWN_OUTCOMES=1): a person's edit made after our write was decided
+/// and before it landed (both known by version) was overwritten by it, even when it was made on
+/// a value we never saw (the late landing of a withdrawn write of ours). For `union`, the
+/// merge starts from what the edit was made on, so what the person removed stays removed.
+#[test]
+fn an_edit_between_our_decision_and_our_landing_is_a_clobber_whatever_it_was_made_on() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "y"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1);
+    g.when(h(6, 300, &[("labels", set(&["x", "y", "z"]))]));
+    let second = g.only_intent().id;
+    assert_ne!(first, second);
+    g.start(&second);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-second".into(),
+        intent_id: second,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 400,
+                changelog_id: 0,
+            }),
+        },
+        at: 1_000,
+    });
+    // The first write did land (at 320); a person removed y at 350; our second write landed
+    // at 400. The person's webhook comes now.
+    let evs = g.when(j(
+        350,
+        &[("labels", set(&["x"]))],
+        vec![entry("labels", set(&["x", "y"]), set(&["x"]), 350, false)],
+    ));
+    assert!(
+        opened_values(&evs).contains(&set(&["x"])),
+        "{:?}",
+        types(&evs)
+    );
+    assert_eq!(g.field("labels").base, set(&["x", "z"]));
+}

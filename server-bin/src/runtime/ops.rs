@@ -877,6 +877,9 @@ fn summarize(e: &LinkEvent) -> Option<String> {
         }
         LinkEvent::IdentityUpdated { issue: Some(i), .. } => format!("Jira issue is {}", i.key),
         LinkEvent::ResyncRequested { actor, .. } => format!("full sync requested by {actor}"),
+        LinkEvent::RetryRequested { actor, .. } => {
+            format!("retry of failed writes requested by {actor}")
+        }
         LinkEvent::MappingChanged { actor, .. } => format!("field mapping changed by {actor}"),
         LinkEvent::Unlinked { reason, actor, .. } => match reason {
             UnlinkReason::Requested => format!(

@@ -50,6 +50,8 @@ struct Entry {
     from: Option<Value>,
     to: Option<Value>,
     by_us: Option<bool>,
+    /// When the change was made, by Jira's clock (the observation's version when not given).
+    at: Millis,
 }
 
 fn mapping_of(s: &LinkState) -> ProjectMapping {
@@ -384,6 +386,37 @@ impl Decider {
                 self.reconcile_all();
                 self.flush();
             }
+            LinkCommand::RetryFailed { cmd_id, actor, at } => {
+                if self.s.retry_requests.contains(&cmd_id) {
+                    return Ok(()); // taken already: a repeated command changes nothing
+                }
+                self.require_live()?;
+                self.at = at;
+                // Given-up and held intents, in the order they were emitted, so the writes
+                // issued again keep their order per side.
+                let mut stuck: Vec<(u64, String)> = self
+                    .s
+                    .intents
+                    .iter()
+                    .filter(|(_, o)| !matches!(o.state, IntentState::Open { .. }))
+                    .map(|(id, o)| (o.seq, id.clone()))
+                    .collect();
+                if stuck.is_empty() {
+                    return Err(DomainError::NothingToRetry);
+                }
+                stuck.sort();
+                let intents: Vec<String> = stuck.into_iter().map(|(_, id)| id).collect();
+                self.emit(LinkEvent::RetryRequested {
+                    cmd_id,
+                    intents: intents.clone(),
+                    actor,
+                    at,
+                });
+                for id in intents {
+                    self.reissue(&id);
+                }
+                self.flush();
+            }
             LinkCommand::ChangeMapping {
                 mapping, actor, at, ..
             } => {
@@ -537,6 +570,7 @@ impl Decider {
                     from: conv(&c.from),
                     to: conv(&c.to),
                     by_us: c.by_us,
+                    at: c.at.unwrap_or(o.version.updated_ms),
                 });
             }
         }
@@ -724,6 +758,25 @@ impl Decider {
                 return;
             }
         }
+        if side == Side::Handoff && &v == f.last(side) && f.conflict.is_none() {
+            if let Some(prior) = self.reverted_handoff_write(&f, &v) {
+                // A write of ours to Handoff whose outcome is unknown (an attempt failed, say a
+                // timeout) may have landed at the version it expected + 1; the item has moved
+                // on past that and shows the value it had before. Either the write never
+                // landed, or it landed and a person set the old value back: Handoff has no
+                // changelog to tell. Treated as an edit made concurrently with the target, so
+                // the field's policy or a person decides and neither value is lost.
+                self.emit(LinkEvent::FieldChanged {
+                    side,
+                    field: name.to_string(),
+                    value: v.clone(),
+                    changed_at,
+                });
+                let target = f.base.clone();
+                self.conflict(m, prior, side, v, target, ConflictKind::Concurrent);
+                return;
+            }
+        }
         if &v == f.last(side) {
             if !f.seen(side) {
                 // The first value seen of this side equals what we assumed: record the sight.
@@ -817,6 +870,36 @@ impl Decider {
         self.queue(other, name, v, prior);
     }
 
+    /// A write of ours to Handoff that may have landed and been set back: started (pending,
+    /// or withdrawn since), conditional on a version the item has since moved at least two
+    /// past (its own landing, and a change after it), while the item shows the value the field
+    /// had before the write (`v`). Returns the value Handoff held before it.
+    fn reverted_handoff_write(&self, f: &FieldState, v: &Value) -> Option<Value> {
+        let seen = self.s.handoff_version?;
+        let past = |e: u64| seen >= e.saturating_add(2);
+        let pending = f.pending_handoff.iter().find(|p| {
+            &p.prior == v
+                && &p.value != v
+                && self.s.intents.get(&p.intent_id).is_some_and(|o| {
+                    o.started
+                        && match &o.intent.action {
+                            IntentAction::UpdateHandoffFields {
+                                expected_version: Some(e),
+                                ..
+                            } => past(*e),
+                            _ => false,
+                        }
+                })
+        });
+        let withdrawn = || {
+            f.withdrawn_handoff
+                .iter()
+                .find(|a| &a.prior == v && &a.value != v && past(a.expected_version))
+                .map(|a| a.prior.clone())
+        };
+        pending.map(|p| p.prior.clone()).or_else(withdrawn)
+    }
+
     /// The changelog entry of a person's edit shows what Jira held just before (`from`). When
     /// that is the value of a write of ours we had not seen land, it did land first: the
     /// write is confirmed, so the edit is taken as made on top of it. Returns the field's
@@ -836,18 +919,23 @@ impl Decider {
         if person_set_from {
             return f;
         }
+        // A write cannot have landed before it was decided: an edit older than the newest
+        // version seen then was made on a value someone else set.
+        let after_decided = |w: &PendingWrite| w.after.is_none_or(|a| e.at > a.updated_ms);
         let pending = f
             .pending_jira
             .iter()
             .find(|p| {
-                &p.value == from && self.s.intents.get(&p.intent_id).is_some_and(|o| o.started)
+                &p.value == from
+                    && after_decided(p)
+                    && self.s.intents.get(&p.intent_id).is_some_and(|o| o.started)
             })
             .map(|p| p.intent_id.clone());
         let Some(intent_id) = pending.or_else(|| {
             f.unechoed_jira
                 .iter()
                 .rev()
-                .find(|u| &u.value == from)
+                .find(|u| &u.value == from && after_decided(u))
                 .map(|u| u.intent_id.clone())
         }) else {
             return f;
@@ -1504,6 +1592,14 @@ impl Decider {
                         });
                         // Made after our write landed (by the version the edit returned).
                         let made_after = u.landed_at.is_some_and(|t| change_at > t);
+                        // Made after the newest version seen when our write was decided and
+                        // before it landed (both known by version): unseen when it was decided,
+                        // and overwritten by it, even when made on a state we never saw (say, a
+                        // late landing of a withdrawn write of ours, set back by a person).
+                        let unseen_before = |u: &PendingWrite| {
+                            u.landed_at.is_some_and(|t| change_at < t)
+                                && u.after.is_some_and(|a| change_at > a.updated_ms)
+                        };
                         // A status change of unknown author while our transition is on
                         // record may be one of its hops.
                         let unknown_status = is_status && c.by_us.is_none();
@@ -1515,7 +1611,7 @@ impl Decider {
                             && !brought_back
                             && !made_after
                             && u.landed
-                            && from.as_ref() == Some(&u.prior)
+                            && (from.as_ref() == Some(&u.prior) || unseen_before(u))
                             && u.prior != u.value
                             // An edit to the value our write set lost nothing.
                             && to.as_ref() != Some(&u.value)
@@ -1523,10 +1619,16 @@ impl Decider {
                 {
                     // An edit made on the state before one of our writes, delivered after it:
                     // our write overwrote it. Its value is not Jira's current one.
-                    let u = u.clone();
+                    let mut u = u.clone();
                     skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
+                    if let Some(fr) = from {
+                        // The edit was made on `from`: that is what it and our write diverged
+                        // from (a 3-way merge keeps what the edit removed).
+                        u.prior = fr;
+                    }
                     if let Some(lost) = to {
-                        self.report_clobber(m, lost, &u, u.landed_at);
+                        let landed_at = u.landed_at;
+                        self.report_clobber(m, lost, &u, landed_at);
                     }
                 }
             }
@@ -1650,6 +1752,10 @@ impl Decider {
         if edited_since && f.jira != write.value && f.conflict.is_none() {
             return;
         }
+        // We had taken the overwritten value as Jira's current one, and as the newer edit: the
+        // target moved to it and Handoff is (being) brought to it, in place of the value our
+        // write carries. That value is the other side of the conflict, or it would be lost.
+        let target_was_lost = f.jira == lost && !edited_since && f.base == lost;
         if f.jira == lost && !edited_since {
             // We had taken the overwritten value as Jira's current one; Jira holds our write.
             self.emit(LinkEvent::FieldEchoed {
@@ -1679,10 +1785,15 @@ impl Decider {
         if in_flight != f.handoff && in_flight != lost {
             kept.push(in_flight);
         }
+        let handoff_side = if target_was_lost && write.value != lost {
+            write.value.clone()
+        } else {
+            f.handoff.clone()
+        };
         self.conflict_with(
             m,
             write.prior.clone(),
-            f.handoff.clone(),
+            handoff_side,
             jira_side,
             ConflictKind::Clobbered,
             kept,

@@ -84,6 +84,14 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             s.mapping = Some(mapping.clone());
         }
         LinkEvent::HandoffObserved { version, .. } => {
+            // A withdrawn write is told apart by the first observation at or past the version
+            // it would have made; one taken before this observation has been.
+            if let Some(prev) = s.handoff_version {
+                for f in s.fields.values_mut() {
+                    f.withdrawn_handoff
+                        .retain(|a| a.expected_version.saturating_add(1) > prev);
+                }
+            }
             s.handoff_version = Some(s.handoff_version.map_or(*version, |v| v.max(*version)));
         }
         LinkEvent::JiraObserved { version, key, .. } => {
@@ -93,6 +101,9 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
         }
         LinkEvent::ObservationStale { .. } | LinkEvent::ResyncRequested { .. } => {}
+        LinkEvent::RetryRequested { cmd_id, .. } => {
+            s.retry_requests.insert(cmd_id.clone());
+        }
         LinkEvent::FieldChanged {
             side,
             field,
@@ -282,6 +293,23 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                             .find(|p| &p.intent_id == intent_id)
                             .cloned();
                         pending_mut(f, side).retain(|p| &p.intent_id != intent_id);
+                        if let (
+                            true,
+                            IntentAction::UpdateHandoffFields {
+                                expected_version: Some(e),
+                                ..
+                            },
+                        ) = (attempted, &open.intent.action)
+                        {
+                            f.withdrawn_handoff.push(HandoffAttempt {
+                                intent_id: intent_id.clone(),
+                                value: w.value.clone(),
+                                prior: w.prior.clone(),
+                                expected_version: *e,
+                            });
+                            let excess = f.withdrawn_handoff.len().saturating_sub(UNECHOED_KEPT);
+                            f.withdrawn_handoff.drain(..excess);
+                        }
                         if let (Side::Jira, true, Some(was)) = (side, attempted, was) {
                             remember_unechoed(
                                 f,

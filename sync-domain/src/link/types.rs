@@ -361,6 +361,18 @@ pub enum LinkCommand {
         /// When.
         at: Millis,
     },
+    /// A person asks for the writes that gave up (or are held) to be tried again, without a
+    /// fresh read of either side: each is issued again as a fresh intent with a new id, creates
+    /// included. Refused with [`crate::DomainError::NothingToRetry`] when no intent gave up or
+    /// is held; a second command with the same `cmd_id` is a no-op (no events).
+    RetryFailed {
+        /// Command id.
+        cmd_id: String,
+        /// Who.
+        actor: String,
+        /// When.
+        at: Millis,
+    },
     /// The project's mapping changed.
     ChangeMapping {
         /// Command id.
@@ -392,6 +404,7 @@ impl LinkCommand {
             | LinkCommand::Unlink { cmd_id, .. }
             | LinkCommand::RemoteDeleted { cmd_id, .. }
             | LinkCommand::ForceResync { cmd_id, .. }
+            | LinkCommand::RetryFailed { cmd_id, .. }
             | LinkCommand::ChangeMapping { cmd_id, .. } => cmd_id,
         }
     }
@@ -842,6 +855,18 @@ pub enum LinkEvent {
         /// When.
         at: Millis,
     },
+    /// A person asked for the writes that gave up or are held to be tried again; the intents
+    /// named are withdrawn and issued again as fresh intents (new ids).
+    RetryRequested {
+        /// The command that asked (a second command with this id is a no-op).
+        cmd_id: String,
+        /// The intents tried again, in the order they were emitted.
+        intents: Vec<String>,
+        /// Who.
+        actor: String,
+        /// When.
+        at: Millis,
+    },
     /// The mapping in force changed.
     MappingChanged {
         /// The new mapping.
@@ -892,6 +917,7 @@ impl LinkEvent {
             LinkEvent::CommentMirrored { .. } => "comment_mirrored",
             LinkEvent::IdentityUpdated { .. } => "identity_updated",
             LinkEvent::ResyncRequested { .. } => "resync_requested",
+            LinkEvent::RetryRequested { .. } => "retry_requested",
             LinkEvent::MappingChanged { .. } => "mapping_changed",
             LinkEvent::Unlinked { .. } => "unlinked",
         }
@@ -924,6 +950,11 @@ pub struct FieldState {
     /// Writes to Jira that succeeded and whose webhooks have not been seen yet, oldest first
     /// (the last 16): kept to find edits they overwrote (Jira has no conditional update).
     pub unechoed_jira: Vec<PendingWrite>,
+    /// Writes of ours to Handoff withdrawn after an attempt whose outcome is unknown (a
+    /// timeout): each may have landed, at the version it expected + 1. Kept until a Handoff
+    /// observation at or past that version has been taken.
+    #[serde(default)]
+    pub withdrawn_handoff: Vec<HandoffAttempt>,
     /// Overwritten Jira edits already recorded in a conflict, so a later webhook telling the
     /// same loss does not record it twice.
     pub reported_lost: Vec<Value>,
@@ -933,6 +964,20 @@ pub struct FieldState {
     pub handoff_seen: bool,
     /// Whether Jira's value has been seen (or written by us) at least once.
     pub jira_seen: bool,
+}
+
+/// A conditional write of ours to Handoff that may have landed (see
+/// [`FieldState::withdrawn_handoff`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffAttempt {
+    /// The intent.
+    pub intent_id: String,
+    /// The value it wrote.
+    pub value: Value,
+    /// What Handoff held when it was decided.
+    pub prior: Value,
+    /// The item version the write expected: if it landed, it made `expected_version + 1`.
+    pub expected_version: u64,
 }
 
 /// A write the engine asked for and has not seen confirmed.
@@ -1111,6 +1156,9 @@ pub struct LinkState {
     pub last_synced_at: Option<Millis>,
     /// How many intents the link has emitted.
     pub intents_emitted: u64,
+    /// The ids of the `RetryFailed` commands taken, so a repeated one changes nothing.
+    #[serde(default)]
+    pub retry_requests: std::collections::BTreeSet<String>,
 }
 
 /// The key of a comment in [`LinkState::comments`].
