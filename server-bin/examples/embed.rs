@@ -13,7 +13,10 @@
 //! The engine then runs inside your process: `start_workers` (webhook inbox, dispatcher, your
 //! notifications) and `start_schedulers` (Jira poll, reconciliation).
 
-#![allow(clippy::print_stdout, reason = "an example tells what it does on stdout")]
+#![allow(
+    clippy::print_stdout,
+    reason = "an example tells what it does on stdout"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

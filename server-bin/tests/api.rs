@@ -1397,6 +1397,112 @@ async fn retry_failed_resyncs_links_whose_writes_gave_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_failed_creates_an_issue_whose_create_gave_up() {
+    let api = Api::start().await;
+    // Jira refuses to create issues for a while: the create gives up (400 is permanent).
+    api.world
+        .sim
+        .lock()
+        .unwrap()
+        .set_call_fault_hook(Some(Box::new(|call: &str| {
+            (call == "POST /rest/api/3/issue").then(|| {
+                jira_adapter::simulator::CallFault::Error(
+                    jira_adapter::simulator::SimError::BadRequest {
+                        messages: vec!["refused for the test".into()],
+                        errors: BTreeMap::new(),
+                    },
+                )
+            })
+        })));
+    let item = api
+        .world
+        .host
+        .create_as_person(
+            PROJECT,
+            &BTreeMap::from([("title".to_string(), Value::text("Never created"))]),
+            HANDOFF_PERSON,
+        )
+        .unwrap();
+    let (s, j) = api
+        .call(
+            Method::POST,
+            "/api/links",
+            Some(ADMIN),
+            Some(json!({"action": "push", "workItemId": item.id})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{j}");
+    let link_id = j["links"][0]["linkId"].as_str().unwrap().to_string();
+    let mut errored = false;
+    for _ in 0..500 {
+        let v = api
+            .world
+            .rt
+            .store()
+            .link_view(&link_id)
+            .await
+            .unwrap()
+            .unwrap();
+        if v.status == LinkStatus::Error {
+            assert_eq!(v.issue_id, None, "no issue was made");
+            errored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(errored, "the create gave up");
+    // A full sync cannot help a link without an issue; a retry of the failed writes can.
+    let (s, j) = api
+        .call(
+            Method::POST,
+            &format!("/api/workitems/{}/sync", item.id),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&j)), (StatusCode::CONFLICT, "refused"), "{j}");
+    api.world.sim.lock().unwrap().set_call_fault_hook(None);
+    let (s, j) = api
+        .call(
+            Method::POST,
+            "/api/sync/retry-failed",
+            Some(ADMIN),
+            Some(json!({"projectId": PROJECT})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(
+        (j["requested"].clone(), j["succeeded"].clone()),
+        (json!(1), json!(1)),
+        "{j}"
+    );
+    assert!(api.world.settle().await);
+    let v = api
+        .world
+        .rt
+        .store()
+        .link_view(&link_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.status, LinkStatus::Synced);
+    let issue = v.issue_id.expect("the issue exists now");
+    let summary = api.world.sim.lock().unwrap().issue_fields(&issue).unwrap()["summary"].clone();
+    assert_eq!(summary, json!("Never created"));
+    // Nothing is left to retry.
+    let (s, j) = api
+        .call(
+            Method::POST,
+            "/api/sync/retry-failed",
+            Some(ADMIN),
+            Some(json!({"projectId": PROJECT})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{j}");
+    assert_eq!(j["requested"], json!(0), "{j}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_readiness_metrics_and_store_failures() {
     let api = Api::start().await;
     // Some dispatches, for the intent metrics.

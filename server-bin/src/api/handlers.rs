@@ -637,8 +637,8 @@ pub struct RetryRequest {
     pub project_id: Option<String>,
 }
 
-/// Tries again the writes that gave up (links in status `error`): each such link is fully
-/// synced again.
+/// Tries again the writes that gave up (links in status `error`): their given-up and held
+/// writes, creates included, are queued again.
 #[utoipa::path(
     post, path = "/api/sync/retry-failed", tag = "sync",
     request_body = RetryRequest,

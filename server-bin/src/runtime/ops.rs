@@ -1831,9 +1831,9 @@ impl Runtime {
     }
 
     /// Tries again the writes that gave up (links in status `error`), of one project or of
-    /// every project. The domain has no command of its own for this: a full sync
-    /// ([`LinkCommand::ForceResync`]) clears the given-up writes and decides them again from
-    /// both sides read now.
+    /// every project: each link's given-up and held writes are queued again as fresh intents
+    /// ([`LinkCommand::RetryFailed`]), creates included (a link whose Jira issue or host
+    /// item was never made), in the order they were first decided.
     pub async fn retry_failed(
         &self,
         project_id: Option<&str>,
@@ -1854,7 +1854,17 @@ impl Runtime {
         for p in projects {
             for v in self.store.links_with_status(&p, LinkStatus::Error).await? {
                 let id = v.work_item_id.clone().unwrap_or_else(|| v.link_id.clone());
-                results.push(match self.force_sync_link(&v, actor).await {
+                let cmd = LinkCommand::RetryFailed {
+                    cmd_id: self.ids.next_id("retry"),
+                    actor: actor.to_string(),
+                    at: self.now(),
+                };
+                let retried = self
+                    .run(&v.link_id, cmd, &user_meta(actor))
+                    .await
+                    .map(|_| ())
+                    .map_err(OpsError::from);
+                results.push(match retried {
                     Ok(()) => ItemOutcome {
                         id,
                         ok: true,
