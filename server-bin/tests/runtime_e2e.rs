@@ -265,3 +265,66 @@ async fn the_poller_finds_a_jira_edit_whose_webhook_was_lost() {
         Value::text("Edited while webhooks were down")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_poller_finds_a_jira_comment_whose_webhook_was_lost() {
+    let w = world().await;
+    let item = w
+        .host
+        .create_as_person(
+            PROJECT,
+            &[("title".to_string(), Value::text("Commented"))]
+                .into_iter()
+                .collect(),
+            "ana",
+        )
+        .unwrap();
+    let link = w.rt.push_item(&item.id, "ana").await.unwrap();
+    assert!(w.settle().await);
+    let issue_id =
+        w.rt.store()
+            .link_view(&link)
+            .await
+            .unwrap()
+            .unwrap()
+            .issue_id
+            .unwrap();
+    w.sim.lock().unwrap().set_faults(Faults {
+        webhook_loss: 1.0,
+        ..Faults::default()
+    });
+    w.sim
+        .lock()
+        .unwrap()
+        .comment_as_person(
+            &issue_id,
+            "Said while webhooks were down",
+            server_bin::demo::JIRA_PERSON,
+        )
+        .unwrap();
+    assert!(w.settle().await);
+    let mirrored = || async {
+        handoff_adapter::Host::list_comments(w.host.as_ref(), &item.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|c| c.body.contains("Said while webhooks were down"))
+            .count()
+    };
+    assert_eq!(mirrored().await, 0, "no webhook came");
+    assert!(w.rt.poll_jira_once().await.unwrap() >= 1);
+    assert!(w.settle().await);
+    assert_eq!(mirrored().await, 1, "the poll found the comment");
+    // Polling again (the comment and its mirror are read again) mirrors nothing twice.
+    w.rt.poll_jira_once().await.unwrap();
+    w.rt.poll_host_once().await.unwrap();
+    assert!(w.settle().await);
+    assert_eq!(mirrored().await, 1);
+    let in_jira =
+        w.rt.jira_for_project(PROJECT)
+            .unwrap()
+            .comments(&issue_id)
+            .await
+            .unwrap();
+    assert_eq!(in_jira.len(), 1, "the comment is not copied back to Jira");
+}

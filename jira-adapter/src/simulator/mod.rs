@@ -876,6 +876,20 @@ impl SimJira {
         item
     }
 
+    /// A comment added or edited moves the issue's `updated`, as in Jira (so a search by
+    /// `updated` finds an issue whose comments changed).
+    fn touch_for_comment(&mut self, id: u64) {
+        let Some(now) = self.issues.get(&id).map(|i| self.bump_updated(i)) else {
+            return;
+        };
+        if let Some(issue) = self.issues.get_mut(&id) {
+            issue.updated_ms = now;
+            issue
+                .fields
+                .insert("updated".into(), json!(format_jira_timestamp(now)));
+        }
+    }
+
     fn bump_updated(&self, issue: &SimIssue) -> i64 {
         // `updated` is the issue's version: keep it strictly increasing even when two
         // writes land in the same millisecond of a virtual clock.
@@ -1446,6 +1460,7 @@ impl SimJira {
         if let Some(issue) = self.issues.get_mut(&id) {
             issue.comments.push(comment.clone());
         }
+        self.touch_for_comment(id);
         self.emit_comment_event(id, &comment, "comment_created", actor);
         Ok(out)
     }
@@ -1476,6 +1491,7 @@ impl SimJira {
         c.update_author = actor.to_owned();
         c.updated_ms = now.max(c.updated_ms + 1);
         let comment = c.clone();
+        self.touch_for_comment(id);
         self.emit_comment_event(id, &comment, "comment_updated", actor);
         Ok(self.comment_json(id, &comment, false))
     }

@@ -2,6 +2,7 @@
 //! intents, the pollers, and link creation. Everything nondeterministic (clock, ids, jitter,
 //! the Jira client, the host) comes in through [`RuntimeParts`].
 
+mod comments;
 mod dispatch;
 mod intake;
 pub mod ops;

@@ -105,6 +105,9 @@ impl Runtime {
             };
             self.run(&link.link_id, cmd, &EventMetadata::new(Source::Jira))
                 .await?;
+            // Comments whose webhook was lost (a comment moves the issue's `updated`).
+            self.observe_jira_comments(&link.link_id, &issue.id, jira)
+                .await?;
             seen += 1;
         }
         self.store
@@ -171,6 +174,8 @@ impl Runtime {
                 };
                 self.run(&link.link_id, cmd, &EventMetadata::new(Source::Handoff))
                     .await?;
+                // Comments whose notification was lost (a comment moves the item in the feed).
+                self.observe_host_comments(&link.link_id, &item.id).await?;
                 seen += 1;
             }
             if let Some(next) = &page.next_cursor {

@@ -145,6 +145,13 @@ impl Runtime {
             if self.run_reconcile(&link.link_id, cmd, Source::Jira).await? {
                 report.drifted += 1;
             }
+            if self
+                .observe_jira_comments(&link.link_id, &issue.id, jira)
+                .await?
+                > 0
+            {
+                report.drifted += 1;
+            }
         }
         for link in &links {
             let Some(issue_id) = &link.issue_id else {
@@ -189,6 +196,9 @@ impl Runtime {
             let cmd = match self.host.get_item(item_id).await? {
                 Some(item) => {
                     report.items_seen += 1;
+                    if self.observe_host_comments(&link.link_id, item_id).await? > 0 {
+                        report.drifted += 1;
+                    }
                     LinkCommand::ObserveHandoff {
                         cmd_id: self.ids.next_id("reconcile"),
                         observed: Self::handoff_observation(project, &item),
