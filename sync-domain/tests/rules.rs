@@ -2256,3 +2256,32 @@ fn an_edit_between_our_decision_and_our_landing_is_a_clobber_whatever_it_was_mad
     );
     assert_eq!(g.field("labels").base, set(&["x", "z"]));
 }
+
+#[test]
+fn a_comment_made_before_the_issue_exists_is_mirrored_once_it_is_created() {
+    let mut g = Given::new(vec![create_cmd(&[("title", t("A"))])]);
+    // The issue is not created yet: the comment has nowhere to go.
+    g.when(observe_comment(
+        Side::Handoff,
+        comment("hc1", "Early word", None),
+    ));
+    let adds = |g: &Given| {
+        g.open_intents()
+            .into_iter()
+            .filter(|i| matches!(i.action, IntentAction::AddJiraComment { .. }))
+            .count()
+    };
+    assert_eq!(adds(&g), 0);
+    g.dispatch_all(); // the create lands
+    assert_eq!(adds(&g), 1, "the waiting comment is mirrored now");
+    g.dispatch_all();
+    assert_eq!(adds(&g), 0);
+    let rec = g.state.comments.get("handoff:hc1").cloned().unwrap();
+    assert!(rec.mirror_id.is_some());
+    // Seen again, it is not mirrored twice.
+    let evs = g.when(observe_comment(
+        Side::Handoff,
+        comment("hc1", "Early word", None),
+    ));
+    assert!(evs.is_empty(), "{evs:?}");
+}

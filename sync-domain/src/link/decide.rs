@@ -1873,6 +1873,7 @@ impl Decider {
                     }
                 }
                 self.flush();
+                self.mirror_comments_waiting_for(target);
             }
             (
                 IntentAction::AddJiraComment {
@@ -2055,6 +2056,30 @@ impl Decider {
                 let origin_id = c.id.clone();
                 self.emit(LinkEvent::CommentObserved { side, comment: c });
                 self.mirror_edit_if_needed(side, &origin_id);
+            }
+        }
+    }
+
+    /// Comments seen while the record on `target` did not exist yet (their mirror had
+    /// nowhere to go): mirrored now that it exists.
+    fn mirror_comments_waiting_for(&mut self, target: Side) {
+        let origin_side = target.other();
+        let prefix = format!("{origin_side}:");
+        let waiting: Vec<(String, CommentRecord)> = self
+            .s
+            .comments
+            .iter()
+            .filter(|(k, r)| k.starts_with(&prefix) && r.mirror_id.is_none() && !r.deleted)
+            .map(|(k, r)| (k[prefix.len()..].to_string(), r.clone()))
+            .collect();
+        for (origin_id, rec) in waiting {
+            let in_flight = self.s.intents.values().any(|o| match &o.intent.action {
+                IntentAction::AddJiraComment { origin_id: oid, .. }
+                | IntentAction::AddHandoffComment { origin_id: oid, .. } => oid == &origin_id,
+                _ => false,
+            });
+            if !in_flight {
+                self.emit_comment_intent(origin_side, origin_id, rec.author, rec.body, None);
             }
         }
     }
