@@ -2285,3 +2285,72 @@ fn a_comment_made_before_the_issue_exists_is_mirrored_once_it_is_created() {
     ));
     assert!(evs.is_empty(), "{evs:?}");
 }
+
+/// Model seed 12 (MODEL_UNKNOWN_OUTCOMES=1, labels): a write of ours withdrawn after a timeout
+/// lands late (its entry says when); a person then sets the old value back; a newer write of
+/// ours with the same value lands on top. Its entry's `from` equals what it expected, but Jira
+/// held our late value after the newer write was decided: the person's edit was overwritten.
+#[test]
+fn a_value_set_back_after_a_late_landing_of_ours_and_overwritten_is_a_clobber() {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[("title", t("H")), ("description", Value::rich_text("E1"))],
+    ));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // it landed at 250
+                          // A newer decision withdraws it and writes title H again (with the new description).
+    g.when(h(
+        6,
+        210,
+        &[("title", t("H")), ("description", Value::rich_text("E2"))],
+    ));
+    let second = g.only_intent().id;
+    assert_ne!(first, second);
+    g.start(&second);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: second,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 270,
+                changelog_id: 0,
+            }),
+        },
+        at: 270,
+    });
+    // The late landing's webhook: A → H at 250, by us.
+    g.when(j(
+        250,
+        &[("summary", t("H"))],
+        vec![entry("summary", t("A"), t("H"), 250, true)],
+    ));
+    // A person set A back at 260 (webhook lost); the newer write's webhook: A → H at 270.
+    g.when(j(
+        270,
+        &[("summary", t("H"))],
+        vec![entry("summary", t("A"), t("H"), 270, true)],
+    ));
+    assert!(
+        g.conflict_values("title").contains(&t("A")),
+        "{:#?}",
+        g.state.conflicts
+    );
+}
+
+/// Events stored before `JiraWriteEchoed` carried its landing time still load (same event
+/// version: the field defaults to unknown).
+#[test]
+fn a_stored_jira_write_echoed_without_its_time_still_loads() {
+    let old = r#"{"type":"jira_write_echoed","field":"title","intent_id":"i1"}"#;
+    let ev: LinkEvent = serde_json::from_str(old).expect("old payload loads");
+    assert_eq!(
+        ev,
+        LinkEvent::JiraWriteEchoed {
+            field: "title".into(),
+            intent_id: "i1".into(),
+            at: None,
+        }
+    );
+}

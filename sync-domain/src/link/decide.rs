@@ -1404,6 +1404,34 @@ impl Decider {
                 };
                 let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(m, v));
                 let (from, to) = (conv(&c.from), conv(&c.to));
+                // Jira held another value of ours after `w` was decided and before this entry
+                // (the newest such landing, known by its own changelog entry, set a
+                // value other than `fr`): `fr` was set again in between, by a person, even
+                // when it equals what `w` expected Jira to hold (a withdrawn write of ours that
+                // landed late, then a person setting the old value back).
+                // No write of ours with value `fr` may have landed after that landing: one
+                // decided before it that is known to have landed once (writes to a side run
+                // in order) did not.
+                let reset_since = |w: &PendingWrite, fr: &Value| {
+                    let Some(a) = w.after else { return false };
+                    let Some((k, _)) = f
+                        .unechoed_jira
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| o.intent_id != w.intent_id)
+                        .filter_map(|(k, o)| o.echoed_at.map(|t| (k, t)))
+                        .filter(|(_, t)| *t > a.updated_ms && *t < entry_at)
+                        .max_by_key(|(_, t)| *t)
+                    else {
+                        return false;
+                    };
+                    &f.unechoed_jira[k].value != fr
+                        && !f.unechoed_jira.iter().enumerate().any(|(k2, o)| {
+                            &o.value == fr
+                                && o.intent_id != w.intent_id
+                                && !(o.landed && !o.repeats && k2 < k)
+                        })
+                };
                 // A write cannot have landed at or before the newest version seen when it was
                 // decided: an older entry setting the same value is another write's (an earlier
                 // one of ours already settled, or a person's).
@@ -1448,6 +1476,7 @@ impl Decider {
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
                             intent_id: p.intent_id.clone(),
+                            at: Some(entry_at),
                         });
                     } else {
                         self.emit(LinkEvent::JiraWriteSettled {
@@ -1462,8 +1491,8 @@ impl Decider {
                         !wait
                             && !hop_from(&p, fr)
                             && fr != &p.value
-                            && !ours(fr)
-                            && (fr != &p.prior || set_just_before(fr))
+                            && ((!ours(fr) && (fr != &p.prior || set_just_before(fr)))
+                                || reset_since(&p, fr))
                     }) {
                         skip.insert((m.handoff_field.clone(), m.jira_field.clone(), i));
                         self.report_clobber(m, lost, &p, Some(entry_at));
@@ -1503,7 +1532,7 @@ impl Decider {
                                 (m.handoff_field.clone(), u.value.clone()),
                                 u.intent_id.clone(),
                             );
-                            self.settle_write(&m.handoff_field, &u);
+                            self.settle_write(&m.handoff_field, &u, entry_at);
                         }
                         continue;
                     }
@@ -1541,6 +1570,7 @@ impl Decider {
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
                             intent_id: u.intent_id.clone(),
+                            at: Some(entry_at),
                         });
                     } else {
                         self.emit(LinkEvent::JiraWriteSettled {
@@ -1554,6 +1584,7 @@ impl Decider {
                     if let Some(lost) = from.filter(|fr| !hop_from(&u, fr)).filter(|fr| {
                         let set_just_before = previous_to.as_ref() == Some(fr) && fr != &u.value;
                         (fr != &u.prior && !ours(fr))
+                            || reset_since(&u, fr)
                             || (u.repeats && overtaken(fr))
                             || (set_just_before && !ours(fr))
                     }) {
@@ -1710,11 +1741,12 @@ impl Decider {
 
     /// A write of ours whose changelog entry was seen: settled, or kept as echoed when it was
     /// attempted more than once (another attempt may land later).
-    fn settle_write(&mut self, field: &str, u: &PendingWrite) {
+    fn settle_write(&mut self, field: &str, u: &PendingWrite, at: Millis) {
         if u.repeats {
             self.emit(LinkEvent::JiraWriteEchoed {
                 field: field.to_string(),
                 intent_id: u.intent_id.clone(),
+                at: Some(at),
             });
         } else {
             self.emit(LinkEvent::JiraWriteSettled {

@@ -166,6 +166,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     echoed: false,
                     after,
                     landed_at: None,
+                    echoed_at: None,
                     hops: Vec::new(),
                     intent_id: intent.id.clone(),
                     value: w.value.clone(),
@@ -215,6 +216,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 echoed: false,
                                 after,
                                 landed_at,
+                                echoed_at: None,
                                 hops,
                                 intent_id: intent_id.clone(),
                                 value: w.value.clone(),
@@ -320,6 +322,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                     echoed: false,
                                     after: was.after,
                                     landed_at: None,
+                                    echoed_at: None,
                                     hops: was.hops.clone(),
                                     intent_id: intent_id.clone(),
                                     value: w.value.clone(),
@@ -374,7 +377,11 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
         }
         LinkEvent::FieldIgnored { .. } => {}
-        LinkEvent::JiraWriteEchoed { field, intent_id } => {
+        LinkEvent::JiraWriteEchoed {
+            field,
+            intent_id,
+            at,
+        } => {
             if let Some(f) = s.fields.get_mut(field) {
                 for u in f
                     .unechoed_jira
@@ -382,6 +389,9 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     .filter(|u| &u.intent_id == intent_id)
                 {
                     u.echoed = true;
+                    if at.is_some() {
+                        u.echoed_at = *at;
+                    }
                 }
             }
         }

@@ -807,6 +807,10 @@ pub enum LinkEvent {
         field: String,
         /// The intent that wrote it.
         intent_id: String,
+        /// When the entry says it landed, by Jira's clock (absent in events stored before it
+        /// was recorded).
+        #[serde(default)]
+        at: Option<Millis>,
     },
     /// A conflict was settled.
     ConflictResolved {
@@ -1007,6 +1011,10 @@ pub struct PendingWrite {
     /// When the write landed, by Jira's clock (the version the edit returned), when known.
     #[serde(default)]
     pub landed_at: Option<Millis>,
+    /// When its changelog entry (the latest seen, for a write that may land twice) says it
+    /// landed, by Jira's clock: Jira held its value from then on until the next entry.
+    #[serde(default)]
+    pub echoed_at: Option<Millis>,
     /// For a status transition: the intermediate statuses our own hops were seen passing
     /// through (a workflow may need several transitions to reach the target).
     #[serde(default)]
