@@ -704,12 +704,9 @@ impl Runtime {
 
     /// Whether nothing is waiting to be done now: no unprocessed delivery, no intent due
     /// (intents backing off until later do not count).
+    /// One query counted through indexes ([`sync_store::Store::pending_work`]): its cost
+    /// grows with the waiting work, not with the number of links.
     pub async fn is_idle(&self) -> Result<bool, RuntimeError> {
-        if !self.store.inbox_unprocessed(1).await?.is_empty() {
-            return Ok(false);
-        }
-        let now = self.now();
-        let dump = self.store.dump_projections().await?;
-        Ok(!dump.queue.iter().any(|q| q.due_at <= now))
+        Ok(self.store.pending_work(self.now()).await?.is_idle())
     }
 }
