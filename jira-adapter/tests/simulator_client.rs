@@ -120,6 +120,109 @@ async fn client_creates_edits_transitions_and_searches() {
     server.abort();
 }
 
+/// An edit asks Cloud for the issue it leaves (`returnIssue`), with every field (empty ones
+/// null), so no read follows; a status change reads the status and the first hop's
+/// transitions in one call.
+#[tokio::test]
+async fn edit_returns_the_issue_and_a_transition_reads_once() {
+    let (client, sim, server) = client_and_sim(Faults::default()).await;
+    let created = client
+        .create_issue(&NewIssue {
+            project_key: "SIM".into(),
+            issue_type: "Task".into(),
+            work_item_id: "WI-2".into(),
+            fields: vec![FieldChange::new(
+                "summary",
+                Value::text("before"),
+                ValueKind::Text,
+            )],
+        })
+        .await
+        .expect("create");
+    let id = created.issue.id.clone();
+    let counts = |sim: &Arc<Mutex<SimJira>>| sim.lock().expect("lock").call_counts().clone();
+    let before = counts(&sim);
+    let returned = client
+        .edit_issue_returning(
+            &id,
+            &[FieldChange::new(
+                "summary",
+                Value::text("after"),
+                ValueKind::Text,
+            )],
+        )
+        .await
+        .expect("edit")
+        .expect("the edit returns the issue");
+    assert_eq!(returned.id, id);
+    assert_eq!(
+        returned
+            .value("summary", ValueKind::Text, ApiFlavor::CloudV3)
+            .expect("summary"),
+        Value::text("after")
+    );
+    let read = client
+        .get_issue(&id, &["summary", "updated"])
+        .await
+        .expect("get");
+    assert_eq!(
+        returned.updated(),
+        read.updated(),
+        "the version after the edit"
+    );
+    assert_eq!(
+        returned.raw_field("description"),
+        Some(&serde_json::Value::Null),
+        "an empty field is in the answer, as null"
+    );
+    // No change: no call, nothing returned.
+    assert!(client
+        .edit_issue_returning(&id, &[])
+        .await
+        .expect("no-op")
+        .is_none());
+    let after_edit = counts(&sim);
+    let delta =
+        |a: &std::collections::BTreeMap<String, u64>,
+         b: &std::collections::BTreeMap<String, u64>,
+         k: &str| b.get(k).copied().unwrap_or(0) - a.get(k).copied().unwrap_or(0);
+    assert_eq!(delta(&before, &after_edit, "PUT /rest/api/3/issue/{id}"), 1);
+    assert_eq!(delta(&before, &after_edit, "GET /rest/api/3/issue/{id}"), 1);
+
+    // To Do → In Progress: one read (status and transitions), one transition.
+    let outcome = client
+        .transition_to(&id, "In Progress", None)
+        .await
+        .expect("transition");
+    assert_eq!(outcome.hops.len(), 1, "{:?}", outcome.hops);
+    let after_transition = counts(&sim);
+    assert_eq!(
+        delta(&after_edit, &after_transition, "GET /rest/api/3/issue/{id}"),
+        1
+    );
+    assert_eq!(
+        delta(
+            &after_edit,
+            &after_transition,
+            "GET /rest/api/3/issue/{id}/transitions"
+        ),
+        0
+    );
+    assert_eq!(
+        delta(
+            &after_edit,
+            &after_transition,
+            "POST /rest/api/3/issue/{id}/transitions"
+        ),
+        1
+    );
+    assert_eq!(
+        sim.lock().expect("lock").issue_fields(&id).expect("issue")["status"]["name"],
+        "In Progress"
+    );
+    server.abort();
+}
+
 #[tokio::test]
 async fn client_rides_out_injected_429s() {
     let (client, sim, server) = client_and_sim(Faults {

@@ -328,3 +328,143 @@ async fn the_poller_finds_a_jira_comment_whose_webhook_was_lost() {
             .unwrap();
     assert_eq!(in_jira.len(), 1, "the comment is not copied back to Jira");
 }
+
+/// An import by JQL takes each issue from its search page, which asks for the mapped
+/// fields: one Jira call per page and no read of each issue; the item it makes is the one an
+/// import of the issue on its own makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn import_by_jql_reads_pages_not_issues() {
+    use handoff_adapter::Host;
+    let w = world().await;
+    let create = |summary: &str| {
+        w.sim
+            .lock()
+            .unwrap()
+            .create_issue(
+                serde_json::json!({"project": {"key": "SIM"}, "issuetype": {"name": "Story"},
+                    "summary": summary, "labels": ["bulk", "imported"], "customfield_10016": 8})
+                .as_object()
+                .unwrap(),
+                &[],
+                server_bin::demo::JIRA_PERSON,
+            )
+            .unwrap()
+            .0
+    };
+    // Two issues alike; the first is imported on its own, the second by JQL.
+    let single = create("Twin");
+    let twin = create("Twin");
+    for i in 0..148 {
+        create(&format!("Bulk {i}"));
+    }
+    w.rt.import_issue(PROJECT, &single, "ana").await.unwrap();
+    assert!(w.settle().await);
+
+    let calls = |k: &str| {
+        w.sim
+            .lock()
+            .unwrap()
+            .call_counts()
+            .get(k)
+            .copied()
+            .unwrap_or(0)
+    };
+    let (search0, get0) = (
+        calls("POST /rest/api/3/search/jql"),
+        calls("GET /rest/api/3/issue/{id}"),
+    );
+    let r =
+        w.rt.import_jql(PROJECT, "project = SIM AND labels = bulk", "ana")
+            .await
+            .unwrap();
+    assert_eq!(r.results.len(), 150, "both pages are imported");
+    assert!(r.results.iter().all(|o| o.ok), "{:?}", r.results);
+    // 150 issues at 100 a page: two search calls, and no issue read.
+    assert_eq!(calls("POST /rest/api/3/search/jql") - search0, 2);
+    assert_eq!(calls("GET /rest/api/3/issue/{id}") - get0, 0);
+    assert!(w.settle().await);
+    assert_eq!(w.host.items(PROJECT).len(), 150);
+
+    let item = |issue: String| {
+        let host = w.host.clone();
+        async move {
+            host.find_by_marker(PROJECT, &issue)
+                .await
+                .unwrap()
+                .expect("an item for the issue")
+        }
+    };
+    let (a, b) = (item(single).await, item(twin).await);
+    for m in server_bin::demo::demo_mapping().fields {
+        assert_eq!(
+            a.field(&m.handoff_field),
+            b.field(&m.handoff_field),
+            "{}",
+            m.handoff_field
+        );
+    }
+    assert_eq!(b.field("title"), Value::text("Twin"));
+    assert_eq!(b.field("size"), Value::number(8.0).unwrap());
+}
+
+/// A Handoff edit costs one Jira call: the edit returns the issue (Cloud `returnIssue`),
+/// which is the read-back; no read follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handoff_edit_is_one_jira_call() {
+    let w = world().await;
+    let issue = w
+        .sim
+        .lock()
+        .unwrap()
+        .create_issue(
+            serde_json::json!({"project": {"key": "SIM"}, "issuetype": {"name": "Story"},
+                "summary": "One call", "customfield_10016": 3})
+            .as_object()
+            .unwrap(),
+            &[],
+            server_bin::demo::JIRA_PERSON,
+        )
+        .unwrap()
+        .0;
+    let link = w.rt.import_issue(PROJECT, &issue, "ana").await.unwrap();
+    assert!(w.settle().await);
+    let item =
+        w.rt.store()
+            .link_view(&link)
+            .await
+            .unwrap()
+            .and_then(|v| v.work_item_id)
+            .expect("the item");
+    let (calls0, get0) = {
+        let s = w.sim.lock().unwrap();
+        (
+            s.total_calls(),
+            s.call_counts()
+                .get("GET /rest/api/3/issue/{id}")
+                .copied()
+                .unwrap_or(0),
+        )
+    };
+    w.host
+        .edit_as_person(
+            &item,
+            &[("title".to_string(), Value::text("One call, edited"))].into(),
+            "ana",
+        )
+        .unwrap();
+    assert!(w.settle().await);
+    let s = w.sim.lock().unwrap();
+    assert_eq!(
+        s.issue_fields(&issue).unwrap()["summary"],
+        "One call, edited"
+    );
+    assert_eq!(
+        s.call_counts()
+            .get("GET /rest/api/3/issue/{id}")
+            .copied()
+            .unwrap_or(0),
+        get0,
+        "no read-back"
+    );
+    assert_eq!(s.total_calls() - calls0, 1, "{:?}", s.call_counts());
+}

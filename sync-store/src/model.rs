@@ -234,6 +234,24 @@ pub struct ProjectionDump {
     pub queue: Vec<QueuedIntent>,
 }
 
+/// Work waiting to be done now (what an idle check needs), counted through indexes: the
+/// cost grows with the pending work, not with the number of links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PendingWork {
+    /// Deliveries in the inbox not processed yet.
+    pub unprocessed_deliveries: u64,
+    /// Links with at least one intent due at the given time (leased or not; intents backing
+    /// off until later do not count).
+    pub links_due: u64,
+}
+
+impl PendingWork {
+    /// Nothing to do now.
+    pub fn is_idle(&self) -> bool {
+        self.unprocessed_deliveries == 0 && self.links_due == 0
+    }
+}
+
 /// Sync statistics.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SyncStats {

@@ -1164,6 +1164,25 @@ impl Store {
         })
     }
 
+    /// What is waiting to be done at `now`: unprocessed deliveries and links with a due
+    /// intent. Two index range scans (`inbox_unprocessed`, `link_view_due`): unlike
+    /// [`Store::dump_projections`] it does not read every link.
+    pub async fn pending_work(&self, now: Millis) -> Result<PendingWork> {
+        let (inbox, due): (i64, i64) = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL), \
+                 (SELECT COUNT(*) FROM link_view WHERE next_due_at <= $1)",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(PendingWork {
+            unprocessed_deliveries: u64::try_from(inbox).unwrap_or(0),
+            links_due: u64::try_from(due).unwrap_or(0),
+        })
+    }
+
     async fn link_view_where(&self, column: &str, value: &str) -> Result<Option<LinkView>> {
         let sql = format!(
             "SELECT {LINK_VIEW_COLUMNS} FROM link_view WHERE {column} = $1 ORDER BY link_id LIMIT 1"

@@ -31,6 +31,7 @@ on_every_backend!(
     project_mapping_history,
     domain_errors_are_not_retried,
     checkpoints_are_saved_and_replaced,
+    pending_work_counts_what_is_due,
 );
 
 async fn append_and_load(kind: Kind) {
@@ -686,6 +687,99 @@ async fn lease_expires_and_release(kind: Kind) {
             .len(),
         1
     );
+}
+
+/// The idle check's query agrees with a full read of the projections at every step.
+async fn pending_work_counts_what_is_due(kind: Kind) {
+    let Some(h) = open(kind, "pending", StoreConfig::default()).await else {
+        return;
+    };
+    let s = &h.store;
+    // What `pending_work` must equal: the links with a due intent, from every queue row.
+    let expected = |now: i64| {
+        let s = s.clone();
+        async move {
+            let dump = s.dump_projections().await.expect("dump");
+            let due: BTreeSet<String> = dump
+                .queue
+                .iter()
+                .filter(|q| q.due_at <= now)
+                .map(|q| q.link_id.clone())
+                .collect();
+            due.len() as u64
+        }
+    };
+    let empty = s.pending_work(1_000).await.expect("pending");
+    assert_eq!(empty, sync_store::PendingWork::default());
+    assert!(empty.is_idle());
+
+    create(s, "A", 100).await;
+    create(s, "B", 200).await;
+    for now in [50, 100, 150, 200, 300] {
+        let p = s.pending_work(now).await.expect("pending");
+        assert_eq!(p.links_due, expected(now).await, "at {now}");
+        assert_eq!(p.unprocessed_deliveries, 0);
+    }
+    assert!(s.pending_work(50).await.expect("pending").is_idle());
+    assert_eq!(s.pending_work(300).await.expect("pending").links_due, 2);
+
+    // A leased intent is still waiting to be done.
+    assert_eq!(
+        s.lease_due("w", 300, 500, 10).await.expect("lease").len(),
+        2
+    );
+    assert_eq!(s.pending_work(300).await.expect("pending").links_due, 2);
+
+    // Once A's intent succeeds, only B has something due.
+    issue_created(s, "A", 400).await;
+    let p = s.pending_work(500).await.expect("pending");
+    assert_eq!(p.links_due, 1);
+    assert_eq!(p.links_due, expected(500).await);
+
+    // A retry backing off is not due before its time.
+    let intent = intent_of(s, "B", "create_jira_issue").await;
+    s.execute(
+        "B",
+        failed(
+            "f1",
+            &intent,
+            sync_domain::link::ErrorClass::Retryable {
+                retry_after_ms: Some(60_000),
+            },
+            1,
+            600,
+        ),
+        &meta(Source::System),
+        600,
+    )
+    .await
+    .expect("fail");
+    let q = s.queued_intents("B").await.expect("queue");
+    let due_at = q[0].due_at;
+    assert!(due_at >= 60_600);
+    assert!(s.pending_work(due_at - 1).await.expect("pending").is_idle());
+    assert_eq!(expected(due_at - 1).await, 0);
+    assert_eq!(s.pending_work(due_at).await.expect("pending").links_due, 1);
+
+    // Unprocessed deliveries count until they are processed.
+    s.inbox_insert("d-1", Source::Jira, "{}", 700)
+        .await
+        .expect("insert");
+    s.inbox_insert("d-2", Source::Handoff, "{}", 701)
+        .await
+        .expect("insert");
+    let p = s.pending_work(800).await.expect("pending");
+    assert_eq!(p.unprocessed_deliveries, 2);
+    assert!(!p.is_idle());
+    s.inbox_mark_processed("d-1", "applied", 900)
+        .await
+        .expect("mark");
+    s.inbox_mark_processed("d-2", "applied", 900)
+        .await
+        .expect("mark");
+    let p = s.pending_work(900).await.expect("pending");
+    assert_eq!(p.unprocessed_deliveries, 0);
+    assert!(p.is_idle());
 }
 
 async fn stats_and_sync_log(kind: Kind) {

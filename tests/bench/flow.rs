@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jira_adapter::client::SearchRequest;
 use sync_domain::Value;
 use tokio::sync::Semaphore;
 
 use crate::stats::{rate, Lat};
-use crate::world::{import, jira, lock, World, PROJECT};
+use crate::world::{import_found, jira, lock, World, PROJECT};
 
 /// A small seeded xorshift: the workload is the same on every run.
 pub struct Rng(u64);
@@ -291,8 +290,9 @@ pub struct Import {
     pub search_calls: u64,
 }
 
-/// Finds every issue of the project by paged search (ids only, 100 a page) and imports each
-/// through the engine (8 at once), until every host item exists.
+/// Finds every issue of the project by paged search (100 a page, with the mapped fields:
+/// the runtime's import search) and imports each from its page through the engine (8 at
+/// once), until every host item exists.
 pub async fn initial_import(w: &World, n: usize) -> anyhow::Result<Import> {
     w.create_issues(n, "import")?;
     let calls0 = w.jira_calls();
@@ -302,17 +302,19 @@ pub async fn initial_import(w: &World, n: usize) -> anyhow::Result<Import> {
         .copied()
         .unwrap_or(0);
     let t0 = Instant::now();
-    let found = jira(&w.rt)?
-        .search_all(&SearchRequest::new("project = SIM", &[]).max_results(100))
-        .await?;
+    let req = Arc::new(
+        w.rt.import_search(PROJECT, "project = SIM")?
+            .max_results(100),
+    );
+    let found = jira(&w.rt)?.search_all(&req).await?;
     anyhow::ensure!(found.len() == n, "search found {} of {n}", found.len());
     let gate = Arc::new(Semaphore::new(8));
     let mut tasks = Vec::new();
     for issue in found {
-        let (rt, gate) = (w.rt.clone(), gate.clone());
+        let (rt, gate, req) = (w.rt.clone(), gate.clone(), req.clone());
         tasks.push(tokio::spawn(async move {
             let _p = gate.acquire().await;
-            import(&rt, &issue.id).await
+            import_found(&rt, &req, &issue).await
         }));
     }
     for t in tasks {

@@ -352,7 +352,7 @@ async fn bench_flow(
         rows.push(row(
             "5",
             format!(
-                "initial import of {} issues (paged search, then one import each)",
+                "initial import of {} issues (paged search with the mapped fields, then one import each from its page)",
                 int(im.issues as f64)
             ),
             b.name,
@@ -490,11 +490,7 @@ async fn bench_scale(
                     a.hwm_serving_kb as f64,
                     z.hwm_serving_kb as f64,
                 ),
-                (
-                    "is_idle's read of all projections",
-                    a.is_idle_ms,
-                    z.is_idle_ms,
-                ),
+                ("is_idle p50", a.is_idle_ms, z.is_idle_ms),
                 ("light link load p50", a.load_light_p50, z.load_light_p50),
                 ("link_by_issue p50", a.lookup_p50, z.lookup_p50),
                 (
@@ -562,7 +558,7 @@ fn growth_svg(points: &[(&'static str, Vec<scale::ScalePoint>)]) -> String {
             dashed: false,
         });
         series.push(svg::Series {
-            name: format!("{backend}: is_idle read"),
+            name: format!("{backend}: is_idle"),
             points: rel(&|p| p.is_idle_ms),
             dashed: false,
         });
@@ -662,6 +658,7 @@ async fn main() -> anyhow::Result<()> {
     if !growth.is_empty() {
         out("");
         out("growth (child process per size):");
+        out("");
         out("| store | links | events | load light p50 | load heavy snap / log p50 | link_by_issue p50 | imports/s | changes/s | is_idle | rebuild | RSS serving | RSS rebuild |");
         out("|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (b, ps) in &growth {

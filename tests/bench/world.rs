@@ -90,6 +90,17 @@ pub async fn import(rt: &Runtime, issue_id: &str) -> anyhow::Result<String> {
     Ok(rt.import_issue(PROJECT, issue_id, HANDOFF_PERSON).await?)
 }
 
+/// Imports an issue found by `search` (the runtime's import search) from its search result.
+pub async fn import_found(
+    rt: &Runtime,
+    search: &jira_adapter::client::SearchRequest,
+    issue: &jira_adapter::client::JiraIssue,
+) -> anyhow::Result<String> {
+    Ok(rt
+        .import_found(PROJECT, search, issue, HANDOFF_PERSON)
+        .await?)
+}
+
 /// The Jira client of the runtime.
 pub fn jira(rt: &Runtime) -> anyhow::Result<&JiraClient> {
     Ok(rt.jira(SITE)?)

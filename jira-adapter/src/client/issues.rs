@@ -120,6 +120,42 @@ impl JiraClient {
         .map(|_| ())
     }
 
+    /// Edits fields like [`JiraClient::edit_issue`] and returns the issue as it is after the
+    /// edit when Jira answers with it: on Cloud the edit asks for `returnIssue=true` (200 with
+    /// the issue in the shape of `GET /issue`). `None` when there is no issue in the answer
+    /// (Data Center answers 204; an answer that is not an issue is not guessed at), and for
+    /// no changes (no call is made): the caller then reads the issue itself.
+    pub async fn edit_issue_returning(
+        &self,
+        id_or_key: &str,
+        changes: &[FieldChange],
+    ) -> Result<Option<JiraIssue>, JiraError> {
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let flavor = self.flavor().await?;
+        let body = json!({ "fields": fields_json(changes, flavor) });
+        let path = format!("{}/issue/{}", flavor.api_prefix(), seg(id_or_key));
+        let query: Vec<(&str, String)> = match flavor {
+            ApiFlavor::CloudV3 => vec![("returnIssue", "true".to_string())],
+            ApiFlavor::DataCenterV2 => Vec::new(),
+        };
+        let r = self
+            .call(
+                EndpointClass::IssueEdit,
+                Method::PUT,
+                &path,
+                &query,
+                Some(&body),
+                CallOpts::default(),
+            )
+            .await?;
+        if r.body.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(serde_json::from_str::<JiraIssue>(&r.body).ok())
+    }
+
     /// The marker label of a work item (`handoff-WI-42`); characters Jira labels cannot hold
     /// become `_`.
     pub fn marker_label(&self, work_item_id: &str) -> String {

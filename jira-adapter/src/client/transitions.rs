@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
-use super::types::{StatusRef, Transition, TransitionField};
+use super::types::{JiraIssue, StatusRef, Transition, TransitionField};
 use super::{decode, seg, CallOpts, EndpointClass, JiraClient};
 use crate::error::JiraError;
 
@@ -67,6 +67,12 @@ struct TransitionsReply {
 }
 
 #[derive(Deserialize)]
+struct IssueTransitions {
+    #[serde(default)]
+    transitions: Option<Vec<RawTransition>>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawTransition {
     id: String,
@@ -119,39 +125,74 @@ impl JiraClient {
             )
             .await?;
         let reply: TransitionsReply = decode(EndpointClass::Transitions, &r.body)?;
-        Ok(reply
-            .transitions
-            .into_iter()
-            .map(|t| Transition {
-                id: t.id,
-                name: t.name,
-                to: t.to,
-                has_screen: t.has_screen,
-                fields: t
-                    .fields
-                    .into_iter()
-                    .map(|(id, f)| TransitionField {
-                        id,
-                        required: f.required,
-                        has_default: f.has_default_value,
-                        allowed_values: f
-                            .allowed_values
-                            .iter()
-                            .filter_map(|v| match v {
-                                Json::String(s) => Some(s.clone()),
-                                _ => v
-                                    .get("name")
-                                    .or_else(|| v.get("value"))
-                                    .and_then(Json::as_str)
-                                    .map(str::to_string),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-            })
-            .collect())
+        Ok(from_raw(reply.transitions))
     }
 
+    /// The issue's status and the transitions from it, in one read
+    /// (`GET /issue/{id}?fields=status&expand=transitions.fields`). A server that leaves the
+    /// transitions out is asked for them separately.
+    async fn status_and_transitions(
+        &self,
+        id_or_key: &str,
+    ) -> Result<(String, Vec<Transition>), JiraError> {
+        let path = format!("{}/issue/{}", self.prefix().await?, seg(id_or_key));
+        let r = self
+            .call(
+                EndpointClass::IssueGet,
+                Method::GET,
+                &path,
+                &[
+                    ("fields", "status".to_string()),
+                    ("expand", "transitions.fields".to_string()),
+                ],
+                None,
+                CallOpts::default(),
+            )
+            .await?;
+        let issue: JiraIssue = decode(EndpointClass::IssueGet, &r.body)?;
+        let status = issue.status_name().unwrap_or_default().to_string();
+        let expanded: IssueTransitions = decode(EndpointClass::IssueGet, &r.body)?;
+        let ts = match expanded.transitions {
+            Some(ts) => from_raw(ts),
+            None => self.transitions(id_or_key).await?,
+        };
+        Ok((status, ts))
+    }
+}
+
+fn from_raw(raw: Vec<RawTransition>) -> Vec<Transition> {
+    raw.into_iter()
+        .map(|t| Transition {
+            id: t.id,
+            name: t.name,
+            to: t.to,
+            has_screen: t.has_screen,
+            fields: t
+                .fields
+                .into_iter()
+                .map(|(id, f)| TransitionField {
+                    id,
+                    required: f.required,
+                    has_default: f.has_default_value,
+                    allowed_values: f
+                        .allowed_values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Json::String(s) => Some(s.clone()),
+                            _ => v
+                                .get("name")
+                                .or_else(|| v.get("value"))
+                                .and_then(Json::as_str)
+                                .map(str::to_string),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+impl JiraClient {
     /// Executes transition `transition_id` with screen `fields`. A 409 (another
     /// transition running on the issue) is retried with backoff.
     pub async fn do_transition(
@@ -194,8 +235,9 @@ impl JiraClient {
         target: &str,
         resolution: Option<&str>,
     ) -> Result<TransitionOutcome, JiraError> {
-        let issue = self.get_issue(id_or_key, &["status"]).await?;
-        let mut current = issue.status_name().unwrap_or_default().to_string();
+        // The first hop's transitions come with the status: one read, not two.
+        let (mut current, first) = self.status_and_transitions(id_or_key).await?;
+        let mut prefetched = Some(first);
         let mut hops = Vec::new();
         let mut visited: BTreeSet<String> = BTreeSet::from([current.to_lowercase()]);
         let max = self.inner.config.max_transition_hops;
@@ -206,7 +248,10 @@ impl JiraClient {
                     to: target.into(),
                 });
             }
-            let ts = self.transitions(id_or_key).await?;
+            let ts = match prefetched.take() {
+                Some(ts) => ts,
+                None => self.transitions(id_or_key).await?,
+            };
             let planned = {
                 let mut g = self
                     .inner

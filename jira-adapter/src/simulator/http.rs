@@ -256,10 +256,19 @@ async fn get_issue(
 ) -> Reply {
     let fields = split_list(q.get("fields"));
     let s = lock(&sim);
-    ok(
-        StatusCode::OK,
-        s.get_issue(&id, (!fields.is_empty()).then_some(fields.as_slice()))?,
-    )
+    let mut issue = s.get_issue(&id, (!fields.is_empty()).then_some(fields.as_slice()))?;
+    // `expand=transitions` (or `transitions.fields`): the transitions from the issue's
+    // status, as `GET …/transitions` lists them.
+    let expand = split_list(q.get("expand"));
+    if expand
+        .iter()
+        .any(|e| e == "transitions" || e == "transitions.fields")
+    {
+        let with_fields = expand.iter().any(|e| e == "transitions.fields");
+        let t = s.transitions(&id, with_fields)?;
+        issue["transitions"] = t["transitions"].clone();
+    }
+    ok(StatusCode::OK, issue)
 }
 
 async fn get_changelog(
@@ -290,7 +299,12 @@ async fn get_changelog(
     )
 }
 
-async fn edit_issue(State(sim): State<SharedSim>, Path(id): Path<String>, body: Bytes) -> Reply {
+async fn edit_issue(
+    State(sim): State<SharedSim>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Reply {
     let body = json_body(&body)?;
     if body
         .get("update")
@@ -306,7 +320,12 @@ async fn edit_issue(State(sim): State<SharedSim>, Path(id): Path<String>, body: 
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_else(Map::new);
-    lock(&sim).edit_issue(&id, &fields)?;
+    let mut s = lock(&sim);
+    s.edit_issue(&id, &fields)?;
+    // Cloud's `returnIssue=true`: 200 with the issue as it is after the edit.
+    if q.get("returnIssue").is_some_and(|v| v == "true") {
+        return ok(StatusCode::OK, s.issue_with_every_field(&id)?);
+    }
     no_content()
 }
 

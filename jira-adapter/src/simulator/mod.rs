@@ -1136,6 +1136,25 @@ impl SimJira {
         Ok(self.issue_json(issue, fields))
     }
 
+    /// The issue with every field of the site, empty ones as `null`, as Jira returns an
+    /// issue with all its fields (the answer of an edit with `returnIssue=true`).
+    pub fn issue_with_every_field(&self, id_or_key: &str) -> Result<Value, SimError> {
+        let mut v = self.get_issue(id_or_key, None)?;
+        let ids: Vec<String> = self
+            .fields_meta()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("id").and_then(Value::as_str).map(str::to_string))
+            .collect();
+        if let Some(fields) = v.get_mut("fields").and_then(Value::as_object_mut) {
+            for id in ids {
+                fields.entry(id).or_insert(Value::Null);
+            }
+        }
+        Ok(v)
+    }
+
     fn issue_json(&self, issue: &SimIssue, fields: Option<&[String]>) -> Value {
         let all = fields
             .is_none_or(|f| f.is_empty() || f.iter().any(|x| x == "*all" || x == "*navigable"));

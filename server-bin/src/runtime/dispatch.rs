@@ -9,7 +9,7 @@ use std::time::Duration;
 use handoff_adapter::{HostError, HostErrorClass};
 use jira_adapter::client::{FieldChange as JiraFieldChange, NewIssue};
 use jira_adapter::error::{ErrorClass as JiraClass, JiraError};
-use jira_adapter::observe::{mirror_footer, split_mirror_footer};
+use jira_adapter::observe::{fields_to_read, mirror_footer, split_mirror_footer};
 use sync_domain::link::{
     DispatchOutcome, ErrorClass, Intent, IntentAction, JiraObservation, LinkCommand, LinkEvent,
     LinkState,
@@ -49,6 +49,19 @@ fn from_jira(e: JiraError) -> Failure {
         }
         JiraClass::Auth => Failure::Class(ErrorClass::Auth, msg),
         JiraClass::Permanent => Failure::Class(ErrorClass::Permanent, msg),
+    }
+}
+
+/// A read-back that failed after the write landed.
+fn read_failure(e: RuntimeError) -> Failure {
+    match e {
+        RuntimeError::Jira(j) => from_jira(j),
+        other => Failure::Class(
+            ErrorClass::Retryable {
+                retry_after_ms: None,
+            },
+            other.to_string(),
+        ),
     }
 }
 
@@ -313,15 +326,7 @@ impl Runtime {
     ) -> Result<(sync_domain::link::JiraRef, JiraObservation), Failure> {
         self.read_issue(project_id, issue_id, work_item_id)
             .await
-            .map_err(|e| match e {
-                RuntimeError::Jira(j) => from_jira(j),
-                other => Failure::Class(
-                    ErrorClass::Retryable {
-                        retry_after_ms: None,
-                    },
-                    other.to_string(),
-                ),
-            })
+            .map_err(read_failure)
     }
 
     /// Carries one intent out. `may_have_landed`: an earlier attempt failed or was cut
@@ -378,10 +383,26 @@ impl Runtime {
             }
             IntentAction::UpdateJiraFields { issue_id, fields } => {
                 let changes = Self::jira_changes(&project, fields, marker.as_deref());
-                jira.edit_issue(issue_id, &changes)
+                let returned = jira
+                    .edit_issue_returning(issue_id, &changes)
                     .await
                     .map_err(from_jira)?;
-                let (_, observed) = self.jira_read_back(pid, issue_id, work_item).await?;
+                // The issue the edit returned (Cloud `returnIssue`) is the read-back, when it
+                // holds every field a read asks for (an absent field would read as empty);
+                // otherwise (Data Center, a partial answer) the issue is read.
+                let complete = returned.filter(|i| {
+                    i.id == *issue_id
+                        && fields_to_read(&project.mapping)
+                            .iter()
+                            .all(|f| i.has_field(f))
+                });
+                let (_, observed) = match complete {
+                    Some(issue) => self
+                        .observe_read(pid, &issue, work_item)
+                        .await
+                        .map_err(read_failure)?,
+                    None => self.jira_read_back(pid, issue_id, work_item).await?,
+                };
                 Ok(Done {
                     outcome: DispatchOutcome::JiraUpdated {
                         version: Some(observed.version),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use handoff_adapter::{Host, HostError, HostItem};
-use jira_adapter::client::JiraClient;
+use jira_adapter::client::{JiraClient, JiraIssue};
 use jira_adapter::error::JiraError;
 use jira_adapter::observe::{fields_to_read, observe_issue, ObserveContext};
 use sync_domain::link::{
@@ -536,16 +536,30 @@ impl Runtime {
     ) -> Result<(JiraRef, JiraObservation), RuntimeError> {
         let project = self.project(project_id)?;
         let site = self.site(&project.site)?;
-        let jira = &site.site.client;
         let fields = fields_to_read(&project.mapping);
         let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-        let issue = jira.get_issue(issue_id, &refs).await?;
+        let issue = site.site.client.get_issue(issue_id, &refs).await?;
+        self.observe_read(project_id, &issue, work_item_id).await
+    }
+
+    /// A Jira issue already read with the project's mapped fields ([`fields_to_read`]: by
+    /// [`Runtime::read_issue`], in a search page or in an edit's response) as an
+    /// observation for a link with work item `work_item_id`.
+    pub(crate) async fn observe_read(
+        &self,
+        project_id: &str,
+        issue: &JiraIssue,
+        work_item_id: Option<&str>,
+    ) -> Result<(JiraRef, JiraObservation), RuntimeError> {
+        let project = self.project(project_id)?;
+        let site = self.site(&project.site)?;
+        let jira = &site.site.client;
         let marker = work_item_id.map(|w| jira.marker_label(w));
         let account = self.our_account(site).await;
         let ctx = self
             .observe_ctx(&project, account.as_deref(), marker.as_deref())
             .await?;
-        let (observed, skipped) = observe_issue(&issue, &ctx);
+        let (observed, skipped) = observe_issue(issue, &ctx);
         for (field, reason) in skipped {
             tracing::warn!(issue = %issue.id, %field, %reason, "a mapped Jira field could not be read");
         }
@@ -645,6 +659,56 @@ impl Runtime {
                 }
             }
         }
+        self.import_observed(&project, issue, observed, actor).await
+    }
+
+    /// [`Runtime::import_issue`] of an issue found by `search` (made by
+    /// [`Runtime::import_search`]): the same link, from the search result, without reading
+    /// the issue again. When the search did not ask for every field the project maps now
+    /// (the mapping changed since), the issue is read as [`Runtime::import_issue`] does.
+    pub async fn import_found(
+        &self,
+        project_id: &str,
+        search: &jira_adapter::client::SearchRequest,
+        found: &JiraIssue,
+        actor: &str,
+    ) -> Result<String, RuntimeError> {
+        let project = self.project(project_id)?;
+        let complete = fields_to_read(&project.mapping)
+            .iter()
+            .all(|f| search.fields.contains(f));
+        if !complete {
+            return self.import_issue(project_id, &found.id, actor).await;
+        }
+        if let Some(v) = self.link_for_issue(&project.site, &found.id).await? {
+            if v.status != LinkStatus::Unlinked {
+                return Ok(v.link_id);
+            }
+        }
+        let (issue, observed) = self.observe_read(project_id, found, None).await?;
+        self.import_observed(&project, issue, observed, actor).await
+    }
+
+    /// The search request of an import by JQL: the project's mapped fields, so that each
+    /// issue found is imported from its search result ([`Runtime::import_found`]).
+    pub fn import_search(
+        &self,
+        project_id: &str,
+        jql: &str,
+    ) -> Result<jira_adapter::client::SearchRequest, RuntimeError> {
+        let project = self.project(project_id)?;
+        let fields = fields_to_read(&project.mapping);
+        let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+        Ok(jira_adapter::client::SearchRequest::new(jql, &refs))
+    }
+
+    async fn import_observed(
+        &self,
+        project: &ProjectConfig,
+        issue: JiraRef,
+        observed: JiraObservation,
+        actor: &str,
+    ) -> Result<String, RuntimeError> {
         let link_id = self.ids.next_id("link");
         let cmd = LinkCommand::CreateFromJira {
             cmd_id: self.ids.next_id("import"),
@@ -703,12 +767,9 @@ impl Runtime {
 
     /// Whether nothing is waiting to be done now: no unprocessed delivery, no intent due
     /// (intents backing off until later do not count).
+    /// One query counted through indexes ([`sync_store::Store::pending_work`]): its cost
+    /// grows with the waiting work, not with the number of links.
     pub async fn is_idle(&self) -> Result<bool, RuntimeError> {
-        if !self.store.inbox_unprocessed(1).await?.is_empty() {
-            return Ok(false);
-        }
-        let now = self.now();
-        let dump = self.store.dump_projections().await?;
-        Ok(!dump.queue.iter().any(|q| q.due_at <= now))
+        Ok(self.store.pending_work(self.now()).await?.is_idle())
     }
 }

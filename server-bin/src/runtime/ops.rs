@@ -1597,21 +1597,34 @@ impl Runtime {
             return Err(OpsError::Invalid("the JQL is empty".into()));
         }
         let client = self.jira_for_project(project_id)?;
-        let req = jira_adapter::client::SearchRequest::new(jql, &["summary"])
+        // The search returns the mapped fields: each issue is imported from its result,
+        // about one Jira call per page instead of one per issue.
+        let req = self
+            .import_search(project_id, jql)?
             .max_results(u32::try_from(MAX_IMPORT).unwrap_or(u32::MAX));
-        let page = client
-            .search_page(&req, None)
-            .await
-            .map_err(|e| match e.class() {
-                jira_adapter::error::ErrorClass::Permanent => {
-                    OpsError::Invalid(format!("Jira refused the search: {e}"))
-                }
-                _ => OpsError::Upstream(format!("Jira: {e}")),
-            })?;
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        while found.len() < MAX_IMPORT {
+            let page = client
+                .search_page(&req, cursor.as_deref())
+                .await
+                .map_err(|e| match e.class() {
+                    jira_adapter::error::ErrorClass::Permanent => {
+                        OpsError::Invalid(format!("Jira refused the search: {e}"))
+                    }
+                    _ => OpsError::Upstream(format!("Jira: {e}")),
+                })?;
+            found.extend(page.issues);
+            // Jira may return fewer than asked per page when fields are requested.
+            match page.next {
+                Some(n) if Some(&n) != cursor.as_ref() => cursor = Some(n),
+                _ => break,
+            }
+        }
         let mut links = Vec::new();
         let mut results = Vec::new();
-        for issue in page.issues.iter().take(MAX_IMPORT) {
-            match self.import_issue(project_id, &issue.id, actor).await {
+        for issue in found.iter().take(MAX_IMPORT) {
+            match self.import_found(project_id, &req, issue, actor).await {
                 Ok(link_id) => {
                     if let Some(v) = self.store.link_view(&link_id).await? {
                         links.push(LinkInfo::from(&v));
