@@ -191,9 +191,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Failure> {
         })
 }
 
-async fn get_item(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
-    authorize(&s, &headers)?;
-    match s.host.get_item(&id).await? {
+/// The item as it is now, or 404.
+async fn current_item(s: &Shared, id: &str) -> Answer {
+    match s.host.get_item(id).await? {
         Some(item) => Ok(Json(item_json(&s.schema, &item)?).into_response()),
         None => Err(fail(
             StatusCode::NOT_FOUND,
@@ -201,6 +201,11 @@ async fn get_item(State(s): State<Shared>, Path(id): Path<String>, headers: Head
             format!("work item {id}"),
         )),
     }
+}
+
+async fn get_item(State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Answer {
+    authorize(&s, &headers)?;
+    current_item(&s, &id).await
 }
 
 #[derive(Deserialize)]
@@ -220,14 +225,7 @@ async fn patch_item(
     let fields = written_fields(&s.schema, &patch.fields)?;
     let expected = if_match(&headers)?;
     s.host.update_fields(&id, &fields, expected).await?;
-    match s.host.get_item(&id).await? {
-        Some(item) => Ok(Json(item_json(&s.schema, &item)?).into_response()),
-        None => Err(fail(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("work item {id}"),
-        )),
-    }
+    current_item(&s, &id).await
 }
 
 #[derive(Deserialize)]

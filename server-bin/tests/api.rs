@@ -1326,17 +1326,14 @@ async fn links_are_created_by_link_existing_and_jql_import_and_synced_in_bulk() 
     assert!(j["jiraCalls"].as_u64().unwrap() > 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retry_failed_resyncs_links_whose_writes_gave_up() {
-    let api = Api::start().await;
-    let (item, link_id, _) = api.pushed_item("Retry story").await;
-    // Jira refuses every edit for a while: the write gives up (400 is permanent).
+/// Jira refuses every call `refused` matches with a 400 (permanent: the write gives up).
+fn refuse_jira_calls(api: &Api, refused: fn(&str) -> bool) {
     api.world
         .sim
         .lock()
         .unwrap()
-        .set_call_fault_hook(Some(Box::new(|call: &str| {
-            call.starts_with("PUT ").then(|| {
+        .set_call_fault_hook(Some(Box::new(move |call: &str| {
+            refused(call).then(|| {
                 jira_adapter::simulator::CallFault::Error(
                     jira_adapter::simulator::SimError::BadRequest {
                         messages: vec!["refused for the test".into()],
@@ -1345,32 +1342,29 @@ async fn retry_failed_resyncs_links_whose_writes_gave_up() {
                 )
             })
         })));
-    api.world
-        .host
-        .edit_as_person(
-            &item,
-            &BTreeMap::from([("title".to_string(), Value::text("Retry me"))]),
-            HANDOFF_PERSON,
-        )
-        .unwrap();
-    let mut errored = false;
+}
+
+/// Waits until the link is in status `error` and returns its view.
+async fn wait_for_error(api: &Api, link_id: &str) -> sync_store::LinkView {
     for _ in 0..500 {
         let v = api
             .world
             .rt
             .store()
-            .link_view(&link_id)
+            .link_view(link_id)
             .await
             .unwrap()
             .unwrap();
         if v.status == LinkStatus::Error {
-            errored = true;
-            break;
+            return v;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(errored, "the write gave up");
-    api.world.sim.lock().unwrap().set_call_fault_hook(None);
+    panic!("link {link_id} never gave up");
+}
+
+/// `POST /api/sync/retry-failed` for the demo project; returns (requested, succeeded).
+async fn retry_failed(api: &Api) -> (J, J) {
     let (s, j) = api
         .call(
             Method::POST,
@@ -1380,10 +1374,25 @@ async fn retry_failed_resyncs_links_whose_writes_gave_up() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{j}");
-    assert_eq!(
-        (j["requested"].clone(), j["succeeded"].clone()),
-        (json!(1), json!(1))
-    );
+    (j["requested"].clone(), j["succeeded"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_failed_resyncs_links_whose_writes_gave_up() {
+    let api = Api::start().await;
+    let (item, link_id, _) = api.pushed_item("Retry story").await;
+    refuse_jira_calls(&api, |call| call.starts_with("PUT "));
+    api.world
+        .host
+        .edit_as_person(
+            &item,
+            &BTreeMap::from([("title".to_string(), Value::text("Retry me"))]),
+            HANDOFF_PERSON,
+        )
+        .unwrap();
+    wait_for_error(&api, &link_id).await;
+    api.world.sim.lock().unwrap().set_call_fault_hook(None);
+    assert_eq!(retry_failed(&api).await, (json!(1), json!(1)));
     assert!(api.world.settle().await);
     let v = api
         .world
@@ -1399,21 +1408,7 @@ async fn retry_failed_resyncs_links_whose_writes_gave_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retry_failed_creates_an_issue_whose_create_gave_up() {
     let api = Api::start().await;
-    // Jira refuses to create issues for a while: the create gives up (400 is permanent).
-    api.world
-        .sim
-        .lock()
-        .unwrap()
-        .set_call_fault_hook(Some(Box::new(|call: &str| {
-            (call == "POST /rest/api/3/issue").then(|| {
-                jira_adapter::simulator::CallFault::Error(
-                    jira_adapter::simulator::SimError::BadRequest {
-                        messages: vec!["refused for the test".into()],
-                        errors: BTreeMap::new(),
-                    },
-                )
-            })
-        })));
+    refuse_jira_calls(&api, |call| call == "POST /rest/api/3/issue");
     let item = api
         .world
         .host
@@ -1433,24 +1428,8 @@ async fn retry_failed_creates_an_issue_whose_create_gave_up() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{j}");
     let link_id = j["links"][0]["linkId"].as_str().unwrap().to_string();
-    let mut errored = false;
-    for _ in 0..500 {
-        let v = api
-            .world
-            .rt
-            .store()
-            .link_view(&link_id)
-            .await
-            .unwrap()
-            .unwrap();
-        if v.status == LinkStatus::Error {
-            assert_eq!(v.issue_id, None, "no issue was made");
-            errored = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(errored, "the create gave up");
+    let v = wait_for_error(&api, &link_id).await;
+    assert_eq!(v.issue_id, None, "no issue was made");
     // A full sync cannot help a link without an issue; a retry of the failed writes can.
     let (s, j) = api
         .call(
@@ -1462,20 +1441,7 @@ async fn retry_failed_creates_an_issue_whose_create_gave_up() {
         .await;
     assert_eq!((s, code(&j)), (StatusCode::CONFLICT, "refused"), "{j}");
     api.world.sim.lock().unwrap().set_call_fault_hook(None);
-    let (s, j) = api
-        .call(
-            Method::POST,
-            "/api/sync/retry-failed",
-            Some(ADMIN),
-            Some(json!({"projectId": PROJECT})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{j}");
-    assert_eq!(
-        (j["requested"].clone(), j["succeeded"].clone()),
-        (json!(1), json!(1)),
-        "{j}"
-    );
+    assert_eq!(retry_failed(&api).await, (json!(1), json!(1)));
     assert!(api.world.settle().await);
     let v = api
         .world
@@ -1490,16 +1456,7 @@ async fn retry_failed_creates_an_issue_whose_create_gave_up() {
     let summary = api.world.sim.lock().unwrap().issue_fields(&issue).unwrap()["summary"].clone();
     assert_eq!(summary, json!("Never created"));
     // Nothing is left to retry.
-    let (s, j) = api
-        .call(
-            Method::POST,
-            "/api/sync/retry-failed",
-            Some(ADMIN),
-            Some(json!({"projectId": PROJECT})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{j}");
-    assert_eq!(j["requested"], json!(0), "{j}");
+    assert_eq!(retry_failed(&api).await.0, json!(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
