@@ -214,14 +214,17 @@ async fn an_imported_jira_issue_gets_a_handoff_item_once() {
     assert_eq!(view.status, LinkStatus::Synced);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_poller_finds_a_jira_edit_whose_webhook_was_lost() {
-    let w = world().await;
+/// An item pushed to Jira and settled; from then on every Jira webhook is lost. Returns the
+/// item and the issue id.
+async fn pushed_then_webhooks_lost(
+    w: &DemoWorld,
+    title: &str,
+) -> (handoff_adapter::HostItem, String) {
     let item = w
         .host
         .create_as_person(
             PROJECT,
-            &[("title".to_string(), Value::text("Polled"))]
+            &[("title".to_string(), Value::text(title))]
                 .into_iter()
                 .collect(),
             "ana",
@@ -241,6 +244,13 @@ async fn the_poller_finds_a_jira_edit_whose_webhook_was_lost() {
         webhook_loss: 1.0,
         ..Faults::default()
     });
+    (item, issue_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_poller_finds_a_jira_edit_whose_webhook_was_lost() {
+    let w = world().await;
+    let (_item, issue_id) = pushed_then_webhooks_lost(&w, "Polled").await;
     w.sim
         .lock()
         .unwrap()
@@ -269,30 +279,7 @@ async fn the_poller_finds_a_jira_edit_whose_webhook_was_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_poller_finds_a_jira_comment_whose_webhook_was_lost() {
     let w = world().await;
-    let item = w
-        .host
-        .create_as_person(
-            PROJECT,
-            &[("title".to_string(), Value::text("Commented"))]
-                .into_iter()
-                .collect(),
-            "ana",
-        )
-        .unwrap();
-    let link = w.rt.push_item(&item.id, "ana").await.unwrap();
-    assert!(w.settle().await);
-    let issue_id =
-        w.rt.store()
-            .link_view(&link)
-            .await
-            .unwrap()
-            .unwrap()
-            .issue_id
-            .unwrap();
-    w.sim.lock().unwrap().set_faults(Faults {
-        webhook_loss: 1.0,
-        ..Faults::default()
-    });
+    let (item, issue_id) = pushed_then_webhooks_lost(&w, "Commented").await;
     w.sim
         .lock()
         .unwrap()
