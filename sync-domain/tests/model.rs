@@ -180,6 +180,8 @@ struct World {
     queue: Vec<Delivery>,
     state: LinkState,
     log: Vec<LinkEvent>,
+    /// With `MODEL_TRACE`: each command, then its events.
+    trace: Vec<String>,
     cmd_n: u64,
     edits: Vec<Edit>,
     superseded: BTreeSet<u32>,
@@ -224,6 +226,7 @@ impl World {
             queue: Vec::new(),
             state: LinkState::default(),
             log: Vec::new(),
+            trace: Vec::new(),
             cmd_n: 0,
             edits: Vec::new(),
             superseded: BTreeSet::new(),
@@ -271,6 +274,10 @@ impl World {
         };
         for e in &evs {
             evolve(&mut self.state, e);
+        }
+        if std::env::var_os("MODEL_TRACE").is_some() {
+            self.trace.push(format!(">> {cmd:?}"));
+            self.trace.extend(evs.iter().map(|e| format!("   {e:?}")));
         }
         self.log.extend(evs.iter().cloned());
         self.note_delivered();
@@ -1041,7 +1048,7 @@ impl World {
     /// With `MODEL_TRACE=path`, writes the whole event log of a failing case there.
     fn dump(&self) {
         if let Ok(path) = std::env::var("MODEL_TRACE") {
-            let mut all: Vec<String> = self.log.iter().map(|e| format!("{e:?}")).collect();
+            let mut all = self.trace.clone();
             all.push("---- jira changelog".into());
             all.extend(self.jira.changelog.iter().map(|c| format!("{c:?}")));
             all.push("---- edits".into());

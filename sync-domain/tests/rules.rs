@@ -2354,3 +2354,175 @@ fn a_stored_jira_write_echoed_without_its_time_still_loads() {
         }
     );
 }
+
+// ---- snapshots after a landed write (model seeds 300, 303) ---------------------------------
+
+/// The poller's read: the issue now, and the changelog from where the link needs it.
+fn poll(g: &Given, at: i64, values: &[(&str, Value)], log: Vec<FieldChange>) -> LinkCommand {
+    let mut read = j(at, values, log);
+    if let LinkCommand::ObserveJira {
+        observed,
+        cmd_id,
+        delivery_id,
+        ..
+    } = &mut read
+    {
+        observed.changelog_from = changelog_since(&g.state);
+        *cmd_id = format!("poll{at}");
+        *delivery_id = None;
+    }
+    read
+}
+
+fn handoff_labels_written(g: &Given) -> Option<Value> {
+    g.open_intents().iter().find_map(|i| match &i.action {
+        IntentAction::UpdateHandoffFields { fields, .. } => fields.get("labels").cloned(),
+        _ => None,
+    })
+}
+
+/// Model seed 300: our write of labels lands (its answer gives the version, as Cloud's does),
+/// a person removes the label again, and only a later webhook for another field arrives. Its
+/// snapshot, newer than our write, shows the person's removal: it reaches Handoff.
+#[test]
+fn a_snapshot_newer_than_our_landed_write_shows_a_persons_later_edit() {
+    let mut g = synced();
+    g.when(h(10, 200, &[("labels", set(&["x", "l3"]))]));
+    let id = g.only_intent().id;
+    g.start(&id);
+    g.when(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-l3".into(),
+        intent_id: id,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 220,
+                changelog_id: 0,
+            }),
+        },
+        at: 220,
+    });
+    // The webhooks of 220 (ours) and 230 (a person removes l3) are lost.
+    g.when(j(
+        240,
+        &[("summary", t("B")), ("labels", set(&["x"]))],
+        vec![entry("summary", t("A"), t("B"), 240, false)],
+    ));
+    assert_eq!(handoff_labels_written(&g), Some(set(&["x"])));
+}
+
+/// Model seed 303 (MODEL_DC=1): the same, when the write's answer gives no version (Data
+/// Center), and the webhooks of our write and of the person's undo arrive after the later one
+/// (stale). The snapshot may predate our write, so it is set aside; our write's late entry
+/// does not settle it, and the poll that reads the changelog from it finds the undo.
+#[test]
+fn a_persons_undo_of_our_write_seen_only_in_a_later_snapshot_is_found_by_the_poll() {
+    let mut g = synced();
+    let (x, xl) = (set(&["x"]), set(&["x", "l3"]));
+    // A first poll: the create made no changelog entries, nothing of it is left to check.
+    g.when(poll(&g, 100, &[], vec![]));
+    assert_eq!(changelog_since(&g.state), None);
+    g.when(h(10, 200, &[("labels", xl.clone())]));
+    // Data Center: no version in the answer.
+    g.dispatch_all();
+    let values = [("summary", t("B")), ("labels", x.clone())];
+    let ours = entry("labels", x.clone(), xl.clone(), 220, true);
+    let undo = entry("labels", xl.clone(), x.clone(), 230, false);
+    let edit = entry("summary", t("A"), t("B"), 240, false);
+    g.when(j(240, &values, vec![edit.clone()]));
+    g.when(j(220, &[("labels", xl.clone())], vec![ours.clone()]));
+    g.when(j(230, &[("labels", x.clone())], vec![undo.clone()]));
+    assert!(
+        changelog_since(&g.state).is_some(),
+        "the write waits for the complete changelog"
+    );
+    let read = poll(&g, 240, &values, vec![ours, undo, edit]);
+    g.when(read);
+    assert_eq!(handoff_labels_written(&g), Some(x));
+}
+
+/// Model seed 303 (MODEL_DC=1): a write of ours, withdrawn after a failed attempt, then a later
+/// write of the field seen landing by its entry. The earlier write landed, if at all, before
+/// that entry: a person's edit made after it was not overwritten by the earlier write.
+#[test]
+fn an_edit_after_a_later_write_of_ours_landed_is_no_clobber_of_an_earlier_one() {
+    let mut g = synced();
+    let (q, qa) = (set(&["x", "q"]), set(&["x", "q", "a"]));
+    // A person's label reaches Handoff.
+    g.when(j(
+        120,
+        &[("labels", q.clone())],
+        vec![entry("labels", set(&["x"]), q.clone(), 120, false)],
+    ));
+    g.dispatch_all();
+    g.when(h(20, 200, &[("labels", qa.clone())]));
+    let first = g.only_intent().id;
+    g.start(&first);
+    g.apply(failed(
+        &first,
+        ErrorClass::Retryable {
+            retry_after_ms: None,
+        },
+        1,
+    ));
+    // A person sets the same value in Jira: our write is withdrawn, its outcome unknown.
+    g.when(j(
+        150,
+        &[("labels", qa.clone())],
+        vec![entry("labels", q.clone(), qa.clone(), 150, false)],
+    ));
+    g.when(h(21, 210, &[("labels", q.clone())]));
+    // Data Center: no version in the answer.
+    g.dispatch_all();
+    // The later write's own entry, then a person's edit on top of it.
+    g.when(j(
+        230,
+        &[("labels", q.clone())],
+        vec![entry("labels", qa.clone(), q.clone(), 230, true)],
+    ));
+    let qp = set(&["x", "q", "p"]);
+    let evs = g.when(j(
+        240,
+        &[("labels", qp.clone())],
+        vec![entry("labels", q.clone(), qp.clone(), 240, false)],
+    ));
+    assert!(opened_values(&evs).is_empty(), "{evs:#?}");
+    assert_eq!(handoff_labels_written(&g), Some(qp));
+}
+
+/// Model seed 303 (MODEL_DC=1): two writes of ours set the same value, neither landing known
+/// by version. The first entry seen may be either one's; the other's entry, when it comes,
+/// still tells the person's edit it overwrote.
+#[test]
+fn of_two_writes_with_one_value_the_second_entry_still_tells_what_it_overwrote() {
+    let mut g = synced();
+    g.when(h(10, 200, &[("epic", t("E4"))]));
+    // It lands in Jira (Data Center: its version is not known).
+    g.dispatch_all();
+    // A person's value, set before our write landed, is seen first and reaches Handoff, where
+    // a person sets E4 again: a second write of E4.
+    g.when(j(120, &[("customfield_10004", t("E3"))], vec![]));
+    g.dispatch_all();
+    g.when(h(12, 220, &[("epic", t("E4"))]));
+    g.dispatch_all();
+    assert_eq!(g.field("epic").base, t("E4"));
+    assert_eq!(g.field("epic").unechoed_jira.len(), 2);
+    // One of our two landings.
+    g.when(j(
+        130,
+        &[("customfield_10004", t("E4"))],
+        vec![entry("customfield_10004", t("E3"), t("E4"), 130, true)],
+    ));
+    // The poll reads the changelog: that entry, a person's E10 (its webhook lost), and the
+    // other landing, which overwrote E10.
+    let evs = g.when(poll(
+        &g,
+        150,
+        &[("customfield_10004", t("E4"))],
+        vec![
+            entry("customfield_10004", t("E3"), t("E4"), 130, true),
+            entry("customfield_10004", t("E4"), t("E10"), 140, false),
+            entry("customfield_10004", t("E10"), t("E4"), 150, true),
+        ],
+    ));
+    assert!(opened_values(&evs).contains(&t("E10")), "{evs:#?}");
+}

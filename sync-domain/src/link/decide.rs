@@ -1482,6 +1482,7 @@ impl Decider {
                         self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
                             intent_id: p.intent_id.clone(),
+                            at: Some(entry_at),
                         });
                     }
                     self.withdraw_if_confirmed(&p.intent_id);
@@ -1565,7 +1566,23 @@ impl Decider {
                                 .filter(|w| &w.value == fr)
                                 .all(|w| !w.landed)
                     });
-                    if u.repeats || unsure {
+                    // Seen late (a newer version was observed first) and landed at a version
+                    // we never learned (Data Center): that newer snapshot may have been set
+                    // aside as older than this write (`pre_write_snapshots`), so what people did
+                    // since waits for the complete changelog of a poll.
+                    let late_unversioned = stale && u.landed_at.is_none();
+                    // Another landed write of ours set the same value, and neither landing is
+                    // known by version: the entry may be that one's, so this write's own entry
+                    // may still come (and tell what it overwrote).
+                    let ambiguous = u.landed_at.is_none()
+                        && f.unechoed_jira.iter().any(|w| {
+                            w.intent_id != u.intent_id
+                                && w.value == u.value
+                                && w.landed
+                                && !w.echoed
+                                && w.landed_at.is_none()
+                        });
+                    if u.repeats || unsure || late_unversioned || ambiguous {
                         // A retried write may land twice; it stays until it ages out.
                         self.emit(LinkEvent::JiraWriteEchoed {
                             field: m.handoff_field.clone(),
@@ -1576,6 +1593,7 @@ impl Decider {
                         self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
                             intent_id: u.intent_id.clone(),
+                            at: Some(entry_at),
                         });
                     }
                     let echo_at = c.at.unwrap_or(o.version.updated_ms);
@@ -1634,8 +1652,12 @@ impl Decider {
                         // A status change of unknown author while our transition is on
                         // record may be one of its hops.
                         let unknown_status = is_status && c.by_us.is_none();
+                        // A later write of ours landed before the edit was made: this one
+                        // landed before that, and cannot have overwritten the edit.
+                        let after_later_write = u.later_landing.is_some_and(|t| change_at > t);
                         c.by_us != Some(true)
                             && !unknown_status
+                            && !after_later_write
                             && !later
                             && !on_newest
                             && !overtaken_before
@@ -1686,6 +1708,7 @@ impl Decider {
                         self.emit(LinkEvent::JiraWriteSettled {
                             field: m.handoff_field.clone(),
                             intent_id: u.intent_id.clone(),
+                            at: None,
                         });
                     }
                 }
@@ -1726,9 +1749,12 @@ impl Decider {
             };
             // A value Jira held before a landed write of ours whose own webhook we have not
             // seen: what the field held before it, or an edit it is known to have overwritten.
+            // A snapshot at or after the version our write returned shows what Jira held after
+            // it: a person's edit in between (its own delivery lost) stands.
             let before_our_write = f.unechoed_jira.iter().any(|u| {
                 u.landed
                     && !u.echoed
+                    && u.landed_at.is_none_or(|t| o.version.updated_ms < t)
                     && u.value != v
                     && (u.prior == v || f.reported_lost.contains(&v))
             });
@@ -1752,6 +1778,7 @@ impl Decider {
             self.emit(LinkEvent::JiraWriteSettled {
                 field: field.to_string(),
                 intent_id: u.intent_id.clone(),
+                at: Some(at),
             });
         }
     }

@@ -166,6 +166,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     echoed: false,
                     after,
                     landed_at: None,
+                    later_landing: None,
                     echoed_at: None,
                     hops: Vec::new(),
                     intent_id: intent.id.clone(),
@@ -216,6 +217,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 echoed: false,
                                 after,
                                 landed_at,
+                                later_landing: None,
                                 echoed_at: None,
                                 hops,
                                 intent_id: intent_id.clone(),
@@ -322,6 +324,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                     echoed: false,
                                     after: was.after,
                                     landed_at: None,
+                                    later_landing: None,
                                     echoed_at: None,
                                     hops: was.hops.clone(),
                                     intent_id: intent_id.clone(),
@@ -383,6 +386,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             at,
         } => {
             if let Some(f) = s.fields.get_mut(field) {
+                mark_earlier_landed(f, intent_id, *at);
                 for u in f
                     .unechoed_jira
                     .iter_mut()
@@ -395,8 +399,13 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 }
             }
         }
-        LinkEvent::JiraWriteSettled { field, intent_id } => {
+        LinkEvent::JiraWriteSettled {
+            field,
+            intent_id,
+            at,
+        } => {
             if let Some(f) = s.fields.get_mut(field) {
+                mark_earlier_landed(f, intent_id, *at);
                 f.unechoed_jira.retain(|u| &u.intent_id != intent_id);
             }
         }
@@ -460,5 +469,30 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                 f.conflict = None;
             }
         }
+    }
+}
+
+/// A write of ours seen landing at `at` (its changelog entry): every attempt of the writes to
+/// the field decided before it was made before then (an intent to a side is started only when
+/// the older ones to that side are done), so they landed, if at all, before `at`. An entry
+/// tells only its value: when an earlier write had the same value, the entry may be that one's,
+/// so only the writes decided before the first with that value are known to be older.
+fn mark_earlier_landed(f: &mut FieldState, intent_id: &str, at: Option<Millis>) {
+    let Some(at) = at else { return };
+    let Some(value) = f
+        .unechoed_jira
+        .iter()
+        .find(|u| u.intent_id == intent_id)
+        .map(|u| u.value.clone())
+    else {
+        return;
+    };
+    let first = f
+        .unechoed_jira
+        .iter()
+        .position(|u| u.value == value)
+        .unwrap_or(0);
+    for u in f.unechoed_jira[..first].iter_mut() {
+        u.later_landing = Some(u.later_landing.map_or(at, |t| t.min(at)));
     }
 }

@@ -800,6 +800,10 @@ pub enum LinkEvent {
         field: String,
         /// The intent that wrote it.
         intent_id: String,
+        /// When its changelog entry says it landed, by Jira's clock (absent when it settled
+        /// without an entry, and in events stored before it was recorded).
+        #[serde(default)]
+        at: Option<Millis>,
     },
     /// The changelog entry of a write of ours that may land twice was seen.
     JiraWriteEchoed {
@@ -1011,6 +1015,11 @@ pub struct PendingWrite {
     /// When the write landed, by Jira's clock (the version the edit returned), when known.
     #[serde(default)]
     pub landed_at: Option<Millis>,
+    /// When a later write of ours to the field was seen landing (its changelog entry), by
+    /// Jira's clock: this write landed before then, so an edit made after it was not
+    /// overwritten by this write.
+    #[serde(default)]
+    pub later_landing: Option<Millis>,
     /// When its changelog entry (the latest seen, for a write that may land twice) says it
     /// landed, by Jira's clock: Jira held its value from then on until the next entry.
     #[serde(default)]
