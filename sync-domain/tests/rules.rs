@@ -2339,15 +2339,25 @@ fn a_value_set_back_after_a_late_landing_of_ours_and_overwritten_is_a_clobber() 
     );
 }
 
-/// Events stored before `JiraWriteEchoed` carried its landing time still load (same event
-/// version: the field defaults to unknown).
+/// Events stored before `JiraWriteEchoed` and `JiraWriteSettled` carried their landing time
+/// still load (same event version: the field defaults to unknown).
 #[test]
-fn a_stored_jira_write_echoed_without_its_time_still_loads() {
+fn a_stored_jira_write_echoed_or_settled_without_its_time_still_loads() {
     let old = r#"{"type":"jira_write_echoed","field":"title","intent_id":"i1"}"#;
     let ev: LinkEvent = serde_json::from_str(old).expect("old payload loads");
     assert_eq!(
         ev,
         LinkEvent::JiraWriteEchoed {
+            field: "title".into(),
+            intent_id: "i1".into(),
+            at: None,
+        }
+    );
+    let old = r#"{"type":"jira_write_settled","field":"title","intent_id":"i1"}"#;
+    let ev: LinkEvent = serde_json::from_str(old).expect("old payload loads");
+    assert_eq!(
+        ev,
+        LinkEvent::JiraWriteSettled {
             field: "title".into(),
             intent_id: "i1".into(),
             at: None,
