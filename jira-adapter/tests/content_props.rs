@@ -170,3 +170,22 @@ proptest! {
         prop_assert_eq!(canonical_md(&canonical_md(&s)), canonical_md(&s));
     }
 }
+
+/// Found by a random seed: a code block's language holding a backslash (or an ampersand) was
+/// written unescaped, so it read back as another language.
+#[test]
+fn a_code_block_language_with_a_backslash_or_ampersand_reads_back_as_itself() {
+    let adf = md_to_adf("~~~~\\\\~~~~\nx\n~~~~");
+    assert_eq!(adf["content"][0]["attrs"]["language"], "\\~~~~");
+    for md in [
+        "~~~~\\\\~~~~\nx\n~~~~",
+        "```a&amp;b\nx\n```",
+        "```c\\+\\+\nx\n```",
+    ] {
+        let c = canonical_md(md);
+        assert_eq!(canonical_md(&c), c, "{md:?}");
+        assert_eq!(adf_to_md(&md_to_adf(&c)).expect("doc"), c, "{md:?}");
+        let w = wiki_to_md(&md_to_wiki(&c));
+        assert_eq!(wiki_to_md(&md_to_wiki(&w)), w, "{md:?}");
+    }
+}

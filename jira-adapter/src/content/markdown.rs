@@ -605,6 +605,9 @@ fn render_block(b: &Block) -> String {
                 ('`', longest.max(2) + 1)
             };
             let fence: String = std::iter::repeat_n(ch, n).collect();
+            // An info string takes backslash escapes and entity references: a backslash or
+            // an ampersand of the language is written escaped, so it reads back as itself.
+            let lang = lang.replace('\\', "\\\\").replace('&', "\\&");
             if text.is_empty() {
                 format!("{fence}{lang}\n{fence}")
             } else {
