@@ -1005,7 +1005,7 @@ impl Store {
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 \
              AND (aggregate_id, sequence) > ($2, $3) ORDER BY aggregate_id, sequence LIMIT $4"
         );
-        on_db!(self, pool, Db => {
+        let replayed = on_db!(self, pool, Db => {
             let mut tx = pool.begin().await?;
             for table in ["link_view", "conflict_view", "intent_queue"] {
                 sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
@@ -1053,8 +1053,17 @@ impl Store {
             insert_link_views!(Db, tx, &pending);
             save_cursor!(tx, PROJECTOR, head);
             tx.commit().await?;
-            Ok(replayed)
-        })
+            Ok::<u64, StoreError>(replayed)
+        })?;
+        // Every projection row was rewritten: refresh the planner's statistics, so that the
+        // plans of the look-ups are made for the tables as they are now, not as they were
+        // before (e.g. empty, before a bulk import).
+        if let Backend::Postgres(pool) = &self.inner.backend {
+            sqlx::query("ANALYZE link_view, conflict_view, intent_queue")
+                .execute(pool)
+                .await?;
+        }
+        Ok(replayed)
     }
 
     /// Reads every event of the log in order and folds each link, without writing anything:
