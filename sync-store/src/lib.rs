@@ -15,6 +15,7 @@
 //! never reads a clock for what it records.
 
 pub mod aggregate;
+mod cache;
 pub mod error;
 pub mod model;
 mod projection;

@@ -18,6 +18,7 @@ use sync_domain::link::{evolve, LinkCommand, LinkEvent, LinkState, LinkStatus, M
 use sync_domain::project::{self, ProjectCommand, ProjectEvent, ProjectState};
 
 use crate::aggregate::{decide_link, decide_project};
+use crate::cache::LinkCache;
 use crate::error::{EventLocation, Result, StoreError};
 use crate::model::*;
 use crate::projection::{link_rows, LinkRows};
@@ -42,6 +43,11 @@ struct Inner {
     config: StoreConfig,
     kind: BackendKind,
     faults: StoreFaults,
+    /// Link states this process loaded or wrote lately (shared by every handle).
+    cache: Arc<LinkCache>,
+    /// SQLite file: taken by this process's writers, so that they queue here instead of in
+    /// SQLite's busy handler (which sleeps 1, 2, 5, ... ms between tries). `None` elsewhere.
+    write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Clone)]
@@ -569,6 +575,8 @@ impl Store {
                 config,
                 kind,
                 faults: StoreFaults::default(),
+                cache: Arc::default(),
+                write_lock: (kind == BackendKind::Sqlite).then(Arc::default),
             }),
         })
     }
@@ -587,6 +595,8 @@ impl Store {
                 config,
                 kind: self.inner.kind,
                 faults: self.inner.faults.clone(),
+                cache: self.inner.cache.clone(),
+                write_lock: self.inner.write_lock.clone(),
             }),
         }
     }
@@ -642,6 +652,14 @@ impl Store {
         &self.inner.faults
     }
 
+    /// Waits for this process's turn to write (SQLite file only; `None` elsewhere).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.inner.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
     // ----- the link aggregate -----
 
     /// Runs a command on a link: loads its state, decides, appends the events with an
@@ -649,6 +667,11 @@ impl Store {
     /// transaction (or leaves them to [`Store::catch_up`]). When another writer commits first,
     /// reloads and decides again, at most `max_attempts` times. Returns the events appended
     /// (none when the command changes nothing).
+    ///
+    /// The state comes from the process's cache of link states when it holds the link: an
+    /// append from a stale state fails its sequence check like any concurrent write and is
+    /// decided again from the log, and an answer that appends nothing (no events, or the
+    /// domain's refusal) counts only once the log's last sequence is the cached one.
     pub async fn execute(
         &self,
         link_id: &str,
@@ -656,29 +679,84 @@ impl Store {
         meta: &EventMetadata,
         at: Millis,
     ) -> Result<Vec<LinkEvent>> {
+        Ok(self.execute_loaded(link_id, cmd, meta, at).await?.0)
+    }
+
+    /// [`Store::execute`], also returning the link's state after the command (the state the
+    /// events were appended to and decided from, when there were none).
+    pub async fn execute_loaded(
+        &self,
+        link_id: &str,
+        cmd: LinkCommand,
+        meta: &EventMetadata,
+        at: Millis,
+    ) -> Result<(Vec<LinkEvent>, Arc<LoadedLink>)> {
+        let cache = &self.inner.cache;
         let attempts = self.inner.config.max_attempts.max(1);
-        for attempt in 1..=attempts {
-            let loaded = self.load(link_id).await?;
-            let (events, state) = decide_link(&loaded.state, cmd.clone()).await?;
+        let mut attempt = 1;
+        let mut use_cache = true;
+        while attempt <= attempts {
+            let (loaded, cached) = match use_cache.then(|| cache.get(link_id)).flatten() {
+                Some(l) => (l, true),
+                None => {
+                    let l = Arc::new(self.load(link_id).await?);
+                    cache.put(link_id, l.clone());
+                    (l, false)
+                }
+            };
+            let decided = decide_link(&loaded.state, cmd.clone()).await;
+            let appends = matches!(&decided, Ok((events, _)) if !events.is_empty());
+            if cached && !appends && self.last_sequence(link_id).await? != loaded.sequence {
+                // Decided from a stale state: decide again from the log (not an attempt).
+                cache.forget(link_id);
+                use_cache = false;
+                continue;
+            }
+            let (events, state) = decided?;
             if events.is_empty() {
-                return Ok(events);
+                return Ok((events, loaded));
             }
             match self
                 .append_link(link_id, loaded.sequence, &events, &state, meta, at)
                 .await
             {
-                Ok(_) => return Ok(events),
-                Err(StoreError::Conflict { .. }) if attempt < attempts => {
-                    tokio::task::yield_now().await;
+                Ok(sequence) => {
+                    let after = Arc::new(LoadedLink { state, sequence });
+                    cache.put(link_id, after.clone());
+                    return Ok((events, after));
                 }
-                Err(StoreError::Conflict { .. }) => break,
-                Err(e) => return Err(e),
+                Err(StoreError::Conflict { .. }) => {
+                    cache.forget(link_id);
+                    use_cache = false;
+                    if attempt < attempts {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Err(e) => {
+                    cache.forget(link_id);
+                    return Err(e);
+                }
             }
+            attempt += 1;
         }
         Err(StoreError::Contention {
             aggregate_id: link_id.to_string(),
             attempts,
         })
+    }
+
+    /// The sequence of a link's last event (0 when it has none).
+    async fn last_sequence(&self, link_id: &str) -> Result<u64> {
+        let (seq,): (Option<i64>,) = on_db!(self, pool, _Db => {
+            sqlx::query_as(
+                "SELECT MAX(sequence) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(LINK)
+            .bind(link_id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(seq.unwrap_or(0) as u64)
     }
 
     /// Appends events to a link that must be at sequence `expected` (importers, benchmarks);
@@ -702,8 +780,20 @@ impl Store {
         for e in events {
             evolve(&mut state, e);
         }
-        self.append_link(link_id, expected, events, &state, meta, at)
+        match self
+            .append_link(link_id, expected, events, &state, meta, at)
             .await
+        {
+            Ok(sequence) => {
+                let after = Arc::new(LoadedLink { state, sequence });
+                self.inner.cache.put(link_id, after);
+                Ok(sequence)
+            }
+            Err(e) => {
+                self.inner.cache.forget(link_id);
+                Err(e)
+            }
+        }
     }
 
     async fn append_link(
@@ -725,6 +815,57 @@ impl Store {
             aggregate_id: link_id.to_string(),
             expected,
         };
+        if let Backend::Postgres(pool) = &self.inner.backend {
+            let rows_n = rows
+                .as_ref()
+                .map_or(0, |r| r.conflicts.len() + r.queue.len());
+            if typed.len() + rows_n <= CHUNK {
+                self.inner.faults.check()?;
+                let snapshot = snapshot.then_some(state);
+                return match append_pg(
+                    pool,
+                    link_id,
+                    expected,
+                    &typed,
+                    snapshot,
+                    rows.as_ref(),
+                    meta,
+                    at,
+                )
+                .await
+                {
+                    Ok(()) => Ok(new_seq),
+                    Err(StoreError::Database(e)) if is_unique_violation(&e) => Err(conflict()),
+                    Err(e) => Err(e),
+                };
+            }
+        }
+        let _turn = self.write_turn().await;
+        if let Backend::Sqlite(pool) = &self.inner.backend {
+            let rows_n = rows
+                .as_ref()
+                .map_or(0, |r| r.conflicts.len() + r.queue.len());
+            if typed.len() + rows_n <= CHUNK {
+                self.inner.faults.check()?;
+                let snapshot = snapshot.then_some(state);
+                return match append_sqlite(
+                    pool,
+                    link_id,
+                    expected,
+                    &typed,
+                    snapshot,
+                    rows.as_ref(),
+                    meta,
+                    at,
+                )
+                .await
+                {
+                    Ok(()) => Ok(new_seq),
+                    Err(StoreError::Database(e)) if is_unique_violation(&e) => Err(conflict()),
+                    Err(e) => Err(e),
+                };
+            }
+        }
         let result: Result<()> = on_db!(self, pool, Db => {
             let mut tx = pool.begin().await?;
             let r: Result<()> = async {
@@ -1005,7 +1146,7 @@ impl Store {
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 \
              AND (aggregate_id, sequence) > ($2, $3) ORDER BY aggregate_id, sequence LIMIT $4"
         );
-        on_db!(self, pool, Db => {
+        let replayed = on_db!(self, pool, Db => {
             let mut tx = pool.begin().await?;
             for table in ["link_view", "conflict_view", "intent_queue"] {
                 sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
@@ -1053,8 +1194,17 @@ impl Store {
             insert_link_views!(Db, tx, &pending);
             save_cursor!(tx, PROJECTOR, head);
             tx.commit().await?;
-            Ok(replayed)
-        })
+            Ok::<u64, StoreError>(replayed)
+        })?;
+        // Every projection row was rewritten: refresh the planner's statistics, so that the
+        // plans of the look-ups are made for the tables as they are now, not as they were
+        // before (e.g. empty, before a bulk import).
+        if let Backend::Postgres(pool) = &self.inner.backend {
+            sqlx::query("ANALYZE link_view, conflict_view, intent_queue")
+                .execute(pool)
+                .await?;
+        }
+        Ok(replayed)
     }
 
     /// Reads every event of the log in order and folds each link, without writing anything:
@@ -1361,28 +1511,55 @@ impl Store {
              WHERE dispatch_leases.lease_until <= $1 \
              RETURNING link_id"
         );
-        let leased: Vec<(String,)> = on_db!(self, pool, _Db => {
-            sqlx::query_as(&sql)
+        let leased: Vec<(String,)> = {
+            let _turn = self.write_turn().await;
+            on_db!(self, pool, _Db => {
+                sqlx::query_as(&sql)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .fetch_all(pool)
+                    .await?
+            })
+        };
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every leased link's due intents in one statement; the first of each is its due one.
+        let ids: Vec<String> = leased.into_iter().map(|(id,)| id).collect();
+        let cols = "SELECT link_id, seq, due_at, attempts, CAST(intent AS TEXT) AS intent \
+                    FROM intent_queue WHERE";
+        let rows: Vec<QueueRow> = match &self.inner.backend {
+            Backend::Postgres(pool) => {
+                self.inner.faults.check()?;
+                sqlx::query_as(&format!(
+                    "{cols} link_id = ANY($1) AND due_at <= $2 ORDER BY link_id, seq"
+                ))
+                .bind(&ids)
                 .bind(now)
-                .bind(i64::from(limit))
-                .bind(owner)
-                .bind(lease_until)
                 .fetch_all(pool)
                 .await?
-        });
-        let mut out = Vec::with_capacity(leased.len());
-        for (link_id,) in leased {
-            let row: Option<QueueRow> = on_db!(self, pool, _Db => {
-                sqlx::query_as(
-                    "SELECT link_id, seq, due_at, attempts, CAST(intent AS TEXT) AS intent \
-                     FROM intent_queue WHERE link_id = $1 AND due_at <= $2 ORDER BY seq LIMIT 1",
-                )
-                .bind(&link_id)
+            }
+            Backend::Sqlite(pool) => {
+                self.inner.faults.check()?;
+                sqlx::query_as(&format!(
+                    "{cols} link_id IN (SELECT value FROM json_each($1)) AND due_at <= $2 \
+                     ORDER BY link_id, seq"
+                ))
+                .bind(serde_json::to_string(&ids)?)
                 .bind(now)
-                .fetch_optional(pool)
+                .fetch_all(pool)
                 .await?
-            });
-            match row {
+            }
+        };
+        let mut first: BTreeMap<String, QueueRow> = BTreeMap::new();
+        for row in rows {
+            first.entry(row.link_id.clone()).or_insert(row);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for link_id in ids {
+            match first.remove(&link_id) {
                 Some(row) => out.push(LeasedIntent {
                     queued: row.into_queued()?,
                     owner: owner.to_string(),
@@ -1403,6 +1580,7 @@ impl Store {
     /// Releases `owner`'s lease on a link; false when it did not hold one (it expired and
     /// another worker took it).
     pub async fn release(&self, link_id: &str, owner: &str) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let n = on_db!(self, pool, _Db => {
             sqlx::query("DELETE FROM dispatch_leases WHERE link_id = $1 AND owner = $2")
                 .bind(link_id)
@@ -1439,6 +1617,7 @@ impl Store {
         body: &str,
         received_at: Millis,
     ) -> Result<InboxInsert> {
+        let _turn = self.write_turn().await;
         let n = on_db!(self, pool, _Db => {
             sqlx::query(
                 "INSERT INTO inbox (delivery_id, source, body, received_at) VALUES ($1, $2, $3, $4) \
@@ -1466,6 +1645,7 @@ impl Store {
         outcome: &str,
         at: Millis,
     ) -> Result<()> {
+        let _turn = self.write_turn().await;
         on_db!(self, pool, _Db => {
             sqlx::query("UPDATE inbox SET processed_at = $2, outcome = $3 WHERE delivery_id = $1")
                 .bind(delivery_id)
@@ -1583,6 +1763,7 @@ impl Store {
 
     /// Records one dispatch attempt.
     pub async fn record_attempt(&self, a: &SyncAttempt) -> Result<()> {
+        let _turn = self.write_turn().await;
         on_db!(self, pool, _Db => {
             sqlx::query(
                 "INSERT INTO sync_log (link_id, intent_id, direction, kind, started_at, \
@@ -1633,6 +1814,296 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// SQLite: a link's append as one batch of statements in a transaction (three hand-offs to
+/// the connection's thread: begin, the batch, commit, instead of one per statement). The
+/// projection rows are rewritten only when the link view now holds this append's sequence:
+/// the upsert replaced it (a view of a later sequence stays, as in `write_link_rows!`; no view
+/// can hold this sequence before, since the events' key would have refused the insert).
+#[allow(clippy::too_many_arguments, reason = "the parts of one append")]
+async fn append_sqlite(
+    pool: &SqlitePool,
+    link_id: &str,
+    expected: u64,
+    events: &[(&str, &LinkEvent)],
+    snapshot: Option<&LinkState>,
+    rows: Option<&LinkRows>,
+    meta: &EventMetadata,
+    at: Millis,
+) -> Result<()> {
+    let new_seq = (expected + events.len() as u64) as i64;
+    let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata, recorded_at) ",
+    );
+    let mut seq = expected as i64;
+    qb.push_values(events, |mut b, (ty, payload)| {
+        seq += 1;
+        b.push_bind(LINK)
+            .push_bind(link_id)
+            .push_bind(seq)
+            .push_bind(*ty)
+            .push_bind("1")
+            .push_bind(Json(*payload))
+            .push_bind(Json(meta))
+            .push_bind(at);
+    });
+    qb.push(";\n");
+    if let Some(state) = snapshot {
+        qb.push(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+             current_snapshot, payload) VALUES (",
+        );
+        qb.push_bind(LINK)
+            .push(", ")
+            .push_bind(link_id)
+            .push(", ")
+            .push_bind(new_seq)
+            .push(", 1, ")
+            .push_bind(Json(state))
+            .push(
+                ") ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+                 last_sequence = excluded.last_sequence, payload = excluded.payload, \
+                 current_snapshot = snapshots.current_snapshot + 1 \
+                 WHERE snapshots.last_sequence < excluded.last_sequence;\n",
+            );
+    }
+    if let Some(rows) = rows {
+        let v = &rows.view;
+        qb.push(
+            "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, \
+             issue_key, status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
+             next_due_at, seq) ",
+        );
+        qb.push_values([v], |mut b, v| {
+            b.push_bind(&v.link_id)
+                .push_bind(&v.project_id)
+                .push_bind(&v.work_item_id)
+                .push_bind(&v.issue_id)
+                .push_bind(&v.issue_key)
+                .push_bind(status_str(v.status))
+                .push_bind(v.last_synced_at)
+                .push_bind(v.open_conflicts as i64)
+                .push_bind(v.open_intents as i64)
+                .push_bind(v.intents_emitted as i64)
+                .push_bind(v.next_due_at)
+                .push_bind(v.sequence as i64);
+        });
+        qb.push(
+            " ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
+             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
+             issue_key = excluded.issue_key, status = excluded.status, \
+             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
+             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
+             next_due_at = excluded.next_due_at, seq = excluded.seq \
+             WHERE link_view.seq < excluded.seq;\n",
+        );
+        // "The view now holds this append's sequence."
+        let replaced = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
+            qb.push("(SELECT seq FROM link_view WHERE link_id = ")
+                .push_bind(link_id.to_string())
+                .push(") = ")
+                .push_bind(v.sequence as i64);
+        };
+        for table in ["conflict_view", "intent_queue"] {
+            qb.push(format!("DELETE FROM {table} WHERE link_id = "))
+                .push_bind(link_id.to_string())
+                .push(" AND ");
+            replaced(&mut qb);
+            qb.push(";\n");
+        }
+        if !rows.conflicts.is_empty() {
+            qb.push(
+                "INSERT INTO conflict_view (link_id, conflict_id, project_id, field, \
+                 conflict, detected_at) SELECT * FROM (",
+            );
+            qb.push_values(&rows.conflicts, |mut b, c| {
+                b.push_bind(&c.link_id)
+                    .push_bind(&c.conflict.id)
+                    .push_bind(&c.project_id)
+                    .push_bind(&c.conflict.field)
+                    .push_bind(Json(&c.conflict))
+                    .push_bind(c.conflict.detected_at);
+            });
+            qb.push(") WHERE ");
+            replaced(&mut qb);
+            qb.push(";\n");
+        }
+        if !rows.queue.is_empty() {
+            qb.push(
+                "INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, \
+                 intent) SELECT * FROM (",
+            );
+            qb.push_values(&rows.queue, |mut b, q| {
+                b.push_bind(&q.link_id)
+                    .push_bind(&q.intent.id)
+                    .push_bind(q.seq as i64)
+                    .push_bind(q.due_at)
+                    .push_bind(q.attempts as i64)
+                    .push_bind(Json(&q.intent));
+            });
+            qb.push(") WHERE ");
+            replaced(&mut qb);
+            qb.push(";\n");
+        }
+    }
+    let mut tx = pool.begin().await?;
+    qb.build().execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// PostgreSQL: a link's append as one statement (one round trip, its own transaction): the
+/// events, the snapshot when one is due, and the projection rows. Data-modifying `WITH`
+/// clauses all run, in one snapshot; the projection rows change only when the link view was
+/// replaced (`v` returned a row: no view of a later sequence was there), as in
+/// `write_link_rows!`. Conflict and queue rows that are no longer the link's are deleted and
+/// the others upserted, so no clause touches a row another one writes. A second writer of the
+/// same sequence fails the whole statement on the events' key.
+#[allow(clippy::too_many_arguments, reason = "the parts of one append")]
+async fn append_pg(
+    pool: &PgPool,
+    link_id: &str,
+    expected: u64,
+    events: &[(&str, &LinkEvent)],
+    snapshot: Option<&LinkState>,
+    rows: Option<&LinkRows>,
+    meta: &EventMetadata,
+    at: Millis,
+) -> Result<()> {
+    let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new(
+        "WITH ev AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata, recorded_at) ",
+    );
+    let mut seq = expected as i64;
+    qb.push_values(events, |mut b, (ty, payload)| {
+        seq += 1;
+        b.push_bind(LINK)
+            .push_bind(link_id)
+            .push_bind(seq)
+            .push_bind(*ty)
+            .push_bind("1")
+            .push_bind(Json(*payload))
+            .push_bind(Json(meta))
+            .push_bind(at);
+    });
+    qb.push(" RETURNING 1)");
+    if let Some(state) = snapshot {
+        qb.push(
+            ", snap AS (INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, \
+             current_snapshot, payload) VALUES (",
+        );
+        qb.push_bind(LINK)
+            .push(", ")
+            .push_bind(link_id)
+            .push(", ")
+            .push_bind(seq)
+            .push(", 1, ")
+            .push_bind(Json(state))
+            .push(
+                ") ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+                 last_sequence = excluded.last_sequence, payload = excluded.payload, \
+                 current_snapshot = snapshots.current_snapshot + 1 \
+                 WHERE snapshots.last_sequence < excluded.last_sequence RETURNING 1)",
+            );
+    }
+    if let Some(rows) = rows {
+        let v = &rows.view;
+        qb.push(
+            ", v AS (INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, \
+             issue_key, status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
+             next_due_at, seq) ",
+        );
+        qb.push_values([v], |mut b, v| {
+            b.push_bind(&v.link_id)
+                .push_bind(&v.project_id)
+                .push_bind(&v.work_item_id)
+                .push_bind(&v.issue_id)
+                .push_bind(&v.issue_key)
+                .push_bind(status_str(v.status))
+                .push_bind(v.last_synced_at)
+                .push_bind(v.open_conflicts as i64)
+                .push_bind(v.open_intents as i64)
+                .push_bind(v.intents_emitted as i64)
+                .push_bind(v.next_due_at)
+                .push_bind(v.sequence as i64);
+        });
+        qb.push(
+            " ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
+             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
+             issue_key = excluded.issue_key, status = excluded.status, \
+             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
+             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
+             next_due_at = excluded.next_due_at, seq = excluded.seq \
+             WHERE link_view.seq < excluded.seq RETURNING link_id)",
+        );
+        qb.push(
+            ", dc AS (DELETE FROM conflict_view WHERE link_id IN (SELECT link_id FROM v) \
+             AND NOT (conflict_id = ANY(",
+        )
+        .push_bind(
+            rows.conflicts
+                .iter()
+                .map(|c| c.conflict.id.clone())
+                .collect::<Vec<String>>(),
+        )
+        .push(")) RETURNING 1)");
+        if !rows.conflicts.is_empty() {
+            qb.push(
+                ", ic AS (INSERT INTO conflict_view (link_id, conflict_id, project_id, field, \
+                 conflict, detected_at) SELECT * FROM (",
+            );
+            qb.push_values(&rows.conflicts, |mut b, c| {
+                b.push_bind(&c.link_id)
+                    .push_bind(&c.conflict.id)
+                    .push_bind(&c.project_id)
+                    .push_bind(&c.conflict.field)
+                    .push_bind(Json(&c.conflict))
+                    .push_bind(c.conflict.detected_at);
+            });
+            qb.push(
+                ") AS t (link_id, conflict_id, project_id, field, conflict, detected_at) \
+                 WHERE EXISTS (SELECT 1 FROM v) ON CONFLICT (link_id, conflict_id) DO UPDATE \
+                 SET project_id = excluded.project_id, field = excluded.field, \
+                 conflict = excluded.conflict, detected_at = excluded.detected_at RETURNING 1)",
+            );
+        }
+        qb.push(
+            ", dq AS (DELETE FROM intent_queue WHERE link_id IN (SELECT link_id FROM v) \
+             AND NOT (intent_id = ANY(",
+        )
+        .push_bind(
+            rows.queue
+                .iter()
+                .map(|q| q.intent.id.clone())
+                .collect::<Vec<String>>(),
+        )
+        .push(")) RETURNING 1)");
+        if !rows.queue.is_empty() {
+            qb.push(
+                ", iq AS (INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, \
+                 intent) SELECT * FROM (",
+            );
+            qb.push_values(&rows.queue, |mut b, q| {
+                b.push_bind(&q.link_id)
+                    .push_bind(&q.intent.id)
+                    .push_bind(q.seq as i64)
+                    .push_bind(q.due_at)
+                    .push_bind(q.attempts as i64)
+                    .push_bind(Json(&q.intent));
+            });
+            qb.push(
+                ") AS t (link_id, intent_id, seq, due_at, attempts, intent) \
+                 WHERE EXISTS (SELECT 1 FROM v) ON CONFLICT (link_id, intent_id) DO UPDATE \
+                 SET seq = excluded.seq, due_at = excluded.due_at, \
+                 attempts = excluded.attempts, intent = excluded.intent RETURNING 1)",
+            );
+        }
+    }
+    qb.push(" SELECT 1");
+    qb.build().execute(pool).await?;
+    Ok(())
 }
 
 fn inbox_entry(r: InboxRow) -> Result<InboxEntry> {

@@ -32,6 +32,7 @@ on_every_backend!(
     domain_errors_are_not_retried,
     checkpoints_are_saved_and_replaced,
     pending_work_counts_what_is_due,
+    a_stale_cached_state_is_decided_again_from_the_log,
 );
 
 async fn append_and_load(kind: Kind) {
@@ -1036,4 +1037,93 @@ async fn postgres_es_reads_the_log() {
         let e: LinkEvent = serde_json::from_value(theirs.payload.clone()).expect("payload");
         assert_eq!(e, ours.event);
     }
+}
+
+/// Two processes on one database: each decides from its own cache of link states, and a state
+/// made stale by the other is never acted on: an append from it fails its sequence check and
+/// is decided again, and an answer that appends nothing (here the domain's refusal) is checked
+/// against the log first.
+async fn a_stale_cached_state_is_decided_again_from_the_log(kind: Kind) {
+    let Some(h) = open(kind, "stalecache", StoreConfig::default()).await else {
+        return;
+    };
+    // In memory there is no second process to open.
+    let Some(url) = h.raw_url.clone() else {
+        return;
+    };
+    let a = &h.store;
+    let b = sync_store::Store::open_with(
+        &url,
+        StoreConfig {
+            pg_schema: h.schema.clone(),
+            ..StoreConfig::default()
+        },
+    )
+    .await
+    .expect("second process");
+    create(a, "L", 100).await;
+    issue_created(a, "L", 110).await;
+    // `a` has L cached; `b` moves it on: a Handoff edit that queues a Jira update.
+    let emitted = b
+        .execute(
+            "L",
+            handoff_edit("b1", 2, "B", 200),
+            &meta(Source::Handoff),
+            200,
+        )
+        .await
+        .expect("b edits");
+    assert!(emitted
+        .iter()
+        .any(|e| matches!(e, LinkEvent::IntentEmitted { .. })));
+    let intent_id = intent_of(&b, "L", "update_jira_fields").await;
+    // From `a`'s stale state the intent does not exist (IntentNotFound): the log says otherwise.
+    let started = a
+        .execute(
+            "L",
+            LinkCommand::DispatchStarted {
+                cmd_id: "a-start".into(),
+                intent_id: intent_id.clone(),
+                at: 300,
+            },
+            &meta(Source::System),
+            300,
+        )
+        .await
+        .expect("decided again from the log");
+    assert!(matches!(
+        started.as_slice(),
+        [LinkEvent::IntentStarted { intent_id: i }] if *i == intent_id
+    ));
+    // `b` appends again behind `a`'s back; `a`'s next edit conflicts, reloads and lands.
+    b.execute(
+        "L",
+        handoff_edit("b2", 3, "B2", 400),
+        &meta(Source::Handoff),
+        400,
+    )
+    .await
+    .expect("b edits again");
+    let landed = a
+        .execute(
+            "L",
+            handoff_edit("a1", 4, "A", 500),
+            &meta(Source::Handoff),
+            500,
+        )
+        .await
+        .expect("a edits");
+    assert!(!landed.is_empty());
+    // Both processes' view of the link is the fold of the log.
+    let from_log = a.load_from_log("L").await.expect("log");
+    assert_eq!(a.load("L").await.expect("load"), from_log);
+    let history = a.history("L").await.expect("history");
+    assert_eq!(history.len() as u64, from_log.sequence);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|r| matches!(r.event, LinkEvent::IntentStarted { .. }))
+            .count(),
+        1
+    );
 }

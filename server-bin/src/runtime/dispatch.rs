@@ -91,19 +91,35 @@ impl Runtime {
         self: &Arc<Self>,
         limit: u32,
     ) -> Result<DispatchReport, RuntimeError> {
-        // Held to the end of the pass, so that a drain waits for it.
-        let _pass = self.dispatch_gate.read().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        self.lease_and_spawn(limit, &mut tasks).await?;
+        let mut report = DispatchReport::default();
+        while let Some(r) = tasks.join_next().await {
+            self.count_task(r, &mut report);
+        }
+        Ok(report)
+    }
+
+    /// Leases up to `limit` links with a due intent and spawns the dispatch of each into
+    /// `tasks`. Returns how many were leased. The tasks hold the dispatch gate (shared) until
+    /// they end, so that a drain waits for them; nothing is leased while paused.
+    async fn lease_and_spawn(
+        self: &Arc<Self>,
+        limit: u32,
+        tasks: &mut tokio::task::JoinSet<Result<Option<bool>, RuntimeError>>,
+    ) -> Result<usize, RuntimeError> {
+        let pass = Arc::new(self.dispatch_gate.clone().read_owned().await);
         if self.dispatch_paused.load(Ordering::SeqCst) {
-            return Ok(DispatchReport::default());
+            return Ok(0);
         }
         let leased = self
             .store
             .lease_due(&self.config.owner, self.now(), self.config.lease_ms, limit)
             .await?;
-        let mut report = DispatchReport::default();
-        let mut tasks = tokio::task::JoinSet::new();
+        let n = leased.len();
         for l in leased {
             let rt = self.clone();
+            let pass = pass.clone();
             // One span per intent; the intent id is the correlation id of its commands.
             let span = tracing::info_span!(
                 "intent",
@@ -120,31 +136,38 @@ impl Runtime {
                 if let Err(e) = rt.store.release(&link_id, &rt.config.owner).await {
                     tracing::warn!(link = %link_id, error = %e, "cannot release the lease");
                 }
+                drop(pass);
                 r
             });
         }
-        while let Some(r) = tasks.join_next().await {
-            match r {
-                Ok(Ok(Some(ok))) => {
-                    report.attempted += 1;
-                    if ok {
-                        report.succeeded += 1;
-                    } else {
-                        report.failed += 1;
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    Counters::bump(&self.counters.errors);
-                    tracing::warn!(error = %e, "dispatch");
-                }
-                Err(e) => {
-                    Counters::bump(&self.counters.errors);
-                    tracing::warn!(error = %e, "dispatch task");
+        Ok(n)
+    }
+
+    /// Adds a finished dispatch task to a report.
+    fn count_task(
+        &self,
+        r: Result<Result<Option<bool>, RuntimeError>, tokio::task::JoinError>,
+        report: &mut DispatchReport,
+    ) {
+        match r {
+            Ok(Ok(Some(ok))) => {
+                report.attempted += 1;
+                if ok {
+                    report.succeeded += 1;
+                } else {
+                    report.failed += 1;
                 }
             }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                Counters::bump(&self.counters.errors);
+                tracing::warn!(error = %e, "dispatch");
+            }
+            Err(e) => {
+                Counters::bump(&self.counters.errors);
+                tracing::warn!(error = %e, "dispatch task");
+            }
         }
-        Ok(report)
     }
 
     /// Carries out one leased intent. `Some(true)` when it succeeded, `Some(false)` when it
@@ -166,8 +189,8 @@ impl Runtime {
         // finished: an earlier run was cut short (the process stopped mid-call), so its
         // write may have landed. Such a run, like a retry after a failure, looks for the
         // earlier write before making one that is not idempotent (a create, a comment).
-        let may_have_landed = match self.run(link_id, started, &meta).await {
-            Ok(events) => events.is_empty() || l.queued.attempts > 0,
+        let (may_have_landed, loaded) = match self.run_loaded(link_id, started, &meta).await {
+            Ok((events, loaded)) => (events.is_empty() || l.queued.attempts > 0, loaded),
             // Superseded or withdrawn since it was queued: nothing to do.
             Err(e) if e.domain().is_some() => {
                 crate::metrics::global().intent_superseded(intent.action.kind());
@@ -175,9 +198,9 @@ impl Runtime {
             }
             Err(e) => return Err(e),
         };
-        let state = self.store.load(link_id).await?.state;
+        let state = &loaded.state;
         let started_at = self.now();
-        let result = self.perform(&state, intent, may_have_landed).await;
+        let result = self.perform(state, intent, may_have_landed).await;
         let duration_ms = u64::try_from(self.now() - started_at).unwrap_or(0);
         let at = self.now();
         let (cmd, error) = match &result {
@@ -578,20 +601,47 @@ fn attempt_outcome(events: &[LinkEvent], intent_id: &str, ok: bool) -> AttemptOu
     }
 }
 
-/// Dispatches whenever intents are emitted, and every 200 ms for retries coming due.
+/// How many intents the background dispatcher carries out at once.
+const IN_FLIGHT: usize = 32;
+
+/// Dispatches whenever intents are emitted, and every 200 ms for retries coming due. Up to
+/// [`IN_FLIGHT`] intents run at once; as each ends, the freed place is leased again, so one
+/// slow call does not hold back the intents leased with it.
 pub(super) async fn dispatch_worker(rt: Arc<Runtime>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut report = DispatchReport::default();
     loop {
-        let busy = match rt.dispatch_once(32).await {
-            Ok(r) => r.attempted > 0,
-            Err(e) => {
-                Counters::bump(&rt.counters.errors);
-                tracing::warn!(error = %e, "dispatcher");
-                false
+        while let Some(r) = tasks.try_join_next() {
+            rt.count_task(r, &mut report);
+        }
+        let free = IN_FLIGHT.saturating_sub(tasks.len());
+        let leased = if free > 0 {
+            match rt.lease_and_spawn(free as u32, &mut tasks).await {
+                Ok(n) => n,
+                Err(e) => {
+                    Counters::bump(&rt.counters.errors);
+                    tracing::warn!(error = %e, "dispatcher");
+                    0
+                }
             }
+        } else {
+            0
         };
-        if !busy {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), rt.dispatch_wake.notified()).await;
+        if leased > 0 && leased == free {
+            // Every place taken: wait for one to end.
+            if let Some(r) = tasks.join_next().await {
+                rt.count_task(r, &mut report);
+            }
+            continue;
+        }
+        if leased > 0 {
+            continue;
+        }
+        // Nothing due now: wait for an intent, a place freed (its link may have another
+        // intent due), or the retry tick.
+        tokio::select! {
+            Some(r) = tasks.join_next(), if !tasks.is_empty() => rt.count_task(r, &mut report),
+            _ = tokio::time::timeout(Duration::from_millis(200), rt.dispatch_wake.notified()) => {}
         }
     }
 }

@@ -2,6 +2,7 @@
 //! notifications (→ read the item → observe). Deliveries are processed from the inbox, so
 //! one taken and not processed before a crash is processed after the restart.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,37 +154,90 @@ impl Runtime {
     }
 
     /// Processes the unprocessed deliveries of the inbox, oldest first. Returns how many.
-    pub async fn process_inbox(&self) -> Result<usize, RuntimeError> {
+    ///
+    /// The deliveries of one batch about the same record (a Jira issue of a site, a host
+    /// item) are processed one after another in the order received; those about different
+    /// records at the same time (each command still runs against its link's sequence, so two
+    /// deliveries that reach one link through both sides are ordered by the store's check).
+    pub async fn process_inbox(self: &Arc<Self>) -> Result<usize, RuntimeError> {
         let mut done = 0;
         loop {
             let batch = self.store.inbox_unprocessed(64).await?;
             if batch.is_empty() {
                 return Ok(done);
             }
+            let mut groups: Vec<Vec<InboxEntry>> = Vec::new();
+            let mut by_key: HashMap<String, usize> = HashMap::new();
             for entry in batch {
-                // One span per delivery; its id is the correlation id of the commands it
-                // causes (see the events' metadata).
-                let span = tracing::info_span!(
-                    "delivery",
-                    delivery = %entry.delivery_id,
-                    source = entry.source.as_str(),
-                    correlation_id = %entry.delivery_id,
-                );
-                let outcome = match self.process_entry(&entry).instrument(span).await {
-                    Ok(o) => o,
+                match delivery_key(&entry) {
+                    Some(key) => match by_key.get(&key) {
+                        Some(&i) => groups[i].push(entry),
+                        None => {
+                            by_key.insert(key, groups.len());
+                            groups.push(vec![entry]);
+                        }
+                    },
+                    None => groups.push(vec![entry]),
+                }
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for group in groups {
+                let rt = self.clone();
+                tasks.spawn(async move { rt.process_group(group).await });
+            }
+            let mut failed = None;
+            while let Some(r) = tasks.join_next().await {
+                match r {
+                    Ok((n, r)) => {
+                        done += n;
+                        if let Err(e) = r {
+                            failed.get_or_insert(e);
+                        }
+                    }
                     Err(e) => {
                         Counters::bump(&self.counters.errors);
-                        tracing::warn!(delivery = %entry.delivery_id, error = %e, "delivery failed");
-                        format!("error: {e}")
+                        tracing::warn!(error = %e, "delivery task");
                     }
-                };
-                tracing::debug!(delivery = %entry.delivery_id, %outcome, "delivery processed");
-                self.store
-                    .inbox_mark_processed(&entry.delivery_id, &outcome, self.now())
-                    .await?;
-                done += 1;
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
+    }
+
+    /// Processes deliveries in order, marking each processed; stops at the first failure to
+    /// mark one. Returns how many were marked.
+    async fn process_group(&self, group: Vec<InboxEntry>) -> (usize, Result<(), RuntimeError>) {
+        let mut done = 0;
+        for entry in group {
+            // One span per delivery; its id is the correlation id of the commands it causes
+            // (see the events' metadata).
+            let span = tracing::info_span!(
+                "delivery",
+                delivery = %entry.delivery_id,
+                source = entry.source.as_str(),
+                correlation_id = %entry.delivery_id,
+            );
+            let outcome = match self.process_entry(&entry).instrument(span).await {
+                Ok(o) => o,
+                Err(e) => {
+                    Counters::bump(&self.counters.errors);
+                    tracing::warn!(delivery = %entry.delivery_id, error = %e, "delivery failed");
+                    format!("error: {e}")
+                }
+            };
+            tracing::debug!(delivery = %entry.delivery_id, %outcome, "delivery processed");
+            if let Err(e) = self
+                .store
+                .inbox_mark_processed(&entry.delivery_id, &outcome, self.now())
+                .await
+            {
+                return (done, Err(e.into()));
+            }
+            done += 1;
+        }
+        (done, Ok(()))
     }
 
     async fn process_entry(&self, entry: &InboxEntry) -> Result<String, RuntimeError> {
@@ -381,6 +435,35 @@ impl Runtime {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// The record a delivery is about, for ordering: `jira:{site}:{issue id}` (the inbox key's
+/// site part) or `handoff:{item id}`; `None` when the body does not say (such a delivery is
+/// ordered with nothing).
+fn delivery_key(entry: &InboxEntry) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        issue: Option<ProbeIssue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ProbeIssue {
+        id: Option<serde_json::Value>,
+    }
+    match entry.source {
+        Source::Jira => {
+            let (site, _) = split_inbox_key(&entry.delivery_id);
+            let probe: Probe = serde_json::from_str(&entry.body).ok()?;
+            let id = match probe.issue?.id? {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            Some(format!("jira:{}:{id}", site.unwrap_or("")))
+        }
+        Source::Handoff => serde_json::from_str::<HostNotification>(&entry.body)
+            .ok()
+            .map(|n| format!("handoff:{}", n.item_id)),
+        _ => None,
     }
 }
 

@@ -287,7 +287,7 @@ pub struct Runtime {
     dispatch_paused: std::sync::atomic::AtomicBool,
     /// Held (shared) by every dispatcher pass; [`Runtime::drain`] takes it exclusively to
     /// wait for the passes in flight.
-    dispatch_gate: tokio::sync::RwLock<()>,
+    dispatch_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Runtime {
@@ -346,7 +346,7 @@ impl Runtime {
             dispatch_wake: Notify::new(),
             counters: Counters::default(),
             dispatch_paused: std::sync::atomic::AtomicBool::new(false),
-            dispatch_gate: tokio::sync::RwLock::new(()),
+            dispatch_gate: Arc::new(tokio::sync::RwLock::new(())),
         }))
     }
 
@@ -595,14 +595,33 @@ impl Runtime {
         cmd: LinkCommand,
         meta: &EventMetadata,
     ) -> Result<Vec<sync_domain::link::LinkEvent>, RuntimeError> {
-        let events = self.store.execute(link_id, cmd, meta, self.now()).await?;
+        Ok(self.run_loaded(link_id, cmd, meta).await?.0)
+    }
+
+    /// [`Runtime::run`], also returning the link's state after the command.
+    async fn run_loaded(
+        &self,
+        link_id: &str,
+        cmd: LinkCommand,
+        meta: &EventMetadata,
+    ) -> Result<
+        (
+            Vec<sync_domain::link::LinkEvent>,
+            Arc<sync_store::LoadedLink>,
+        ),
+        RuntimeError,
+    > {
+        let (events, loaded) = self
+            .store
+            .execute_loaded(link_id, cmd, meta, self.now())
+            .await?;
         if events
             .iter()
             .any(|e| matches!(e, sync_domain::link::LinkEvent::IntentEmitted { .. }))
         {
             self.dispatch_wake.notify_one();
         }
-        Ok(events)
+        Ok((events, loaded))
     }
 
     /// Links a host item to a new Jira issue (the engine creates it): "push to Jira".
