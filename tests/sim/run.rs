@@ -449,10 +449,17 @@ impl Run {
                             let n: f64 = n.as_str().parse().unwrap_or(0.0);
                             fields.insert("customfield_10016".into(), json!(n));
                         }
-                        ("labels", Value::OptionSet(set)) => {
-                            fields.insert("labels".into(), json!(set.iter().collect::<Vec<_>>()));
+                        // The empty set is `Value::Null` in canonical form: a person
+                        // clearing the labels.
+                        ("labels", Value::OptionSet(_) | Value::Null) => {
+                            let set: Vec<&String> = match v {
+                                Value::OptionSet(set) => set.iter().collect(),
+                                _ => Vec::new(),
+                            };
+                            fields.insert("labels".into(), json!(set));
                         }
-                        _ => {}
+                        // An edit the harness cannot make must not be recorded as made.
+                        (f, v) => panic!("the harness cannot set {f} to {v:?} in Jira"),
                     }
                 }
                 if !fields.is_empty() {
@@ -940,6 +947,9 @@ pub async fn run_seed(seed: u64, size: RunSize) -> RunOutcome {
         steps: size.steps,
     };
     let mut found = check::check_all(&run.w, &facts).await;
+    if std::env::var("SIM_DEBUG").is_ok() {
+        debug_dump(&run, &found.violations).await;
+    }
     violations.append(&mut found.violations);
     for (k, v) in found.paths {
         *run.paths.entry(k).or_default() += v;
@@ -951,6 +961,56 @@ pub async fn run_seed(seed: u64, size: RunSize) -> RunOutcome {
         trace: run.trace,
         paths: run.paths,
         fingerprint: found.fingerprint,
+    }
+}
+
+/// `SIM_DEBUG=1`: the whole trace and the event log of every link (with the time each
+/// event was recorded), printed, to diagnose a seed.
+#[allow(
+    clippy::print_stdout,
+    reason = "a debugging aid asked for by SIM_DEBUG"
+)]
+async fn debug_dump(run: &Run, violations: &[String]) {
+    println!("=== seed trace ===");
+    for l in &run.trace {
+        println!("{l}");
+    }
+    for v in violations {
+        println!("violation: {v}");
+    }
+    for t in &run.tracked {
+        if let Ok(Some(v)) = run.w.store.link_view(&t.link).await {
+            if let Some(issue) = v.issue_id {
+                println!("=== Jira changelog of {issue} ({}) ===", t.link);
+                let h = lock(&run.w.sim).issue_history(&issue).unwrap_or_default();
+                for e in h {
+                    let items: Vec<String> = e["items"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|i| {
+                            format!("{}: {} → {}", i["fieldId"], i["fromString"], i["toString"])
+                        })
+                        .collect();
+                    println!(
+                        "  {} {} by {}: {}",
+                        e["id"],
+                        e["created"],
+                        e["author"]["accountId"],
+                        items.join("; ")
+                    );
+                }
+            }
+        }
+        println!("=== events of {} ===", t.link);
+        for r in run.w.store.history(&t.link).await.unwrap_or_default() {
+            println!(
+                "  {:>4} t+{:>7}ms {:?}",
+                r.sequence,
+                r.recorded_at - super::world::START_MS,
+                r.event
+            );
+        }
     }
 }
 
