@@ -411,6 +411,13 @@ impl Run {
         let (link, wi, issue) = self.r.pick(&alive).clone();
         let values = self.new_values(side);
         let person_i = self.r.below(2) as usize;
+        // What the side held before, to tell a change from an edit that sets the value the
+        // field already holds (no change: no changelog entry in Jira, nothing to sync).
+        let host_before = self.w.host_values(&wi).unwrap_or_default();
+        let jira_entries_before = issue
+            .as_ref()
+            .and_then(|i| lock(&self.w.sim).issue_history(i).ok())
+            .map_or(0, |h| h.len());
         let ok = match side {
             Side::Handoff => {
                 let fields: BTreeMap<String, Value> = values
@@ -423,7 +430,7 @@ impl Run {
                     .is_ok()
             }
             Side::Jira => {
-                let Some(issue) = issue else { return };
+                let Some(issue) = issue.clone() else { return };
                 let person = JIRA_PEOPLE[person_i];
                 let mut ok = true;
                 let mut fields = Map::new();
@@ -480,9 +487,50 @@ impl Run {
                 ok
             }
         };
+        // The fields the edit changed: on Handoff, those whose value differs from before; in
+        // Jira, those the changelog entries it made name.
+        let changed: Vec<&str> = match side {
+            Side::Handoff => {
+                let after = self.w.host_values(&wi).unwrap_or_default();
+                values
+                    .iter()
+                    .filter(|(f, _)| host_before.get(*f) != after.get(*f))
+                    .map(|(f, _)| *f)
+                    .collect()
+            }
+            Side::Jira => {
+                let history = issue
+                    .as_ref()
+                    .and_then(|i| lock(&self.w.sim).issue_history(i).ok())
+                    .unwrap_or_default();
+                let ids: Vec<String> = history
+                    .iter()
+                    .skip(jira_entries_before)
+                    .flat_map(|e| e["items"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|i| i["fieldId"].as_str().map(str::to_string))
+                    .collect();
+                values
+                    .iter()
+                    .filter(|(f, _)| {
+                        self.w
+                            .mapping
+                            .by_handoff(f)
+                            .is_some_and(|m| ids.contains(&m.jira_field))
+                    })
+                    .map(|(f, _)| *f)
+                    .collect()
+            }
+        };
         let shown: Vec<String> = values
             .iter()
-            .map(|(k, v)| format!("{k}={}", show(v)))
+            .map(|(k, v)| {
+                let noop = if changed.contains(k) {
+                    ""
+                } else {
+                    " (no change)"
+                };
+                format!("{k}={}{noop}", show(v))
+            })
             .collect();
         self.log(format!(
             "{} edits {link} ({wi}) on {side}: {}{}",
@@ -494,7 +542,8 @@ impl Run {
             if ok { "" } else { " (refused)" }
         ));
         if ok {
-            for (f, v) in values {
+            // An edit that left the field as it was is no change to sync.
+            for (f, v) in values.into_iter().filter(|(f, _)| changed.contains(f)) {
                 self.edits.push(Edit {
                     step: self.step,
                     side,
