@@ -485,3 +485,19 @@ async fn a_deleted_jira_issue_unlinks_and_keeps_the_item() {
     assert!(lock(&w.sim).issue_ids().is_empty());
     let _ = JIRA_PROJECT;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_deleted_jira_issue_whose_webhook_was_lost_is_found_when_the_world_settles() {
+    // Given a synced link.
+    let mut w = world().await;
+    let (link, wi, issue) = linked(&mut w, "Doomed quietly").await;
+    // When the issue is deleted and its issue_deleted webhook is lost (the incremental poll
+    // cannot see a deletion: only the reconciliation of a server's schedule finds it).
+    lock(&w.sim).delete_issue(&issue, MIA).expect("delete");
+    let lost = lock(&w.sim).drain_all();
+    assert!(!lost.is_empty(), "the deletion's webhook was queued");
+    assert!(w.settle(50).await, "settles");
+    // Then the link is unlinked and the item kept.
+    assert_eq!(status(&w, &link).await, LinkStatus::Unlinked);
+    assert!(w.host_values(&wi).is_some(), "the item is kept");
+}

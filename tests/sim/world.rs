@@ -541,8 +541,9 @@ impl World {
     }
 
     /// Lets everything settle with no new edits: delivers every webhook and notification,
-    /// processes the inbox, dispatches, polls both sides, and moves time to the next retry
-    /// when intents wait. `true` once two rounds in a row changed nothing; `false` when that
+    /// processes the inbox, dispatches, polls both sides (and, once a round changed nothing,
+    /// runs the full reconciliation, as a server's schedule does), and moves time to the next
+    /// retry when intents wait. `true` once two rounds in a row changed nothing; `false` when that
     /// does not happen within `max_rounds`.
     pub async fn settle(&mut self, max_rounds: usize) -> bool {
         let mut quiet = 0;
@@ -554,6 +555,13 @@ impl World {
             self.dispatch_all(500).await;
             let _ = self.rt.poll_jira_once().await;
             let _ = self.rt.poll_host_once().await;
+            if quiet > 0 {
+                // What a server's schedule also runs (daily by default): the full
+                // reconciliation, which finds what webhooks and polls cannot (a deleted issue
+                // whose webhook was lost, a deleted item). Run once the world looks quiet, so
+                // a settled world has been through one.
+                let _ = self.rt.reconcile_project(PROJECT).await;
+            }
             self.take_notifications().await;
             let _ = self.rt.process_inbox().await;
             self.dispatch_all(500).await;
