@@ -2536,3 +2536,47 @@ fn of_two_writes_with_one_value_the_second_entry_still_tells_what_it_overwrote()
     ));
     assert!(opened_values(&evs).contains(&t("E10")), "{evs:#?}");
 }
+
+#[test]
+fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
+    // Given a link that pauses on conflict, with a Jira edit of the title on its way to
+    // Handoff, then a conflict on another field pausing the link.
+    let mut m = mapping();
+    m.pause_link_on_conflict = true;
+    let mut g = synced();
+    g.apply(LinkCommand::ChangeMapping {
+        cmd_id: "m".into(),
+        mapping: m,
+        actor: "admin".into(),
+        at: 110,
+    });
+    g.when(j(150, &[("summary", t("From Jira"))], vec![]));
+    assert_eq!(
+        g.field("title").pending_handoff.len(),
+        1,
+        "the pull is pending"
+    );
+    g.when(h(5, 200, &[("description", Value::rich_text("H desc"))]));
+    g.when(j(
+        300,
+        &[("description", Value::rich_text("J desc"))],
+        vec![],
+    ));
+    assert_eq!(status(&g.state), LinkStatus::Conflict);
+    // When a person edits the title in Handoff before our write of Jira's title lands.
+    g.when(h(6, 320, &[("title", t("From Handoff"))]));
+    // Then both values are kept in a conflict, and no write of ours overwrites the edit.
+    assert!(
+        g.state.conflicts.values().any(|c| c.field == "title"
+            && c.handoff == t("From Handoff")
+            && c.jira == t("From Jira")),
+        "{:#?}",
+        g.state.conflicts
+    );
+    let overwrites: Vec<_> = g
+        .open_intents()
+        .into_iter()
+        .filter(|i| matches!(&i.action, IntentAction::UpdateHandoffFields { fields, .. } if fields.contains_key("title")))
+        .collect();
+    assert!(overwrites.is_empty(), "{overwrites:#?}");
+}

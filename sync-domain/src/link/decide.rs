@@ -817,9 +817,6 @@ impl Decider {
             });
             return;
         }
-        if self.link_paused() {
-            return; // recorded; reconsidered when the link's conflicts are resolved
-        }
         let other = side.other();
         if v == f.base {
             // This side now holds the target; writes still on their way here are moot.
@@ -844,6 +841,11 @@ impl Decider {
                 self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
                 return;
             }
+        }
+        // Checked after the pending write above: while the link is paused, that write would
+        // still land over this edit.
+        if self.link_paused() {
+            return; // recorded; reconsidered when the link's conflicts are resolved
         }
         let other_eff = f.effective(other).clone();
         if other_eff != f.base {
