@@ -2580,3 +2580,41 @@ fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
         .collect();
     assert!(overwrites.is_empty(), "{overwrites:#?}");
 }
+
+/// Simulation seed 428: on a paused link, a Handoff edit is recorded and not carried; a Jira
+/// edit arriving while our earlier write to Jira is on its way conflicts with what Handoff
+/// holds now, not with the value that write carries.
+#[test]
+fn a_conflict_on_a_paused_link_holds_the_sides_current_values() {
+    let mut m = mapping();
+    m.pause_link_on_conflict = true;
+    let mut g = synced();
+    g.apply(LinkCommand::ChangeMapping {
+        cmd_id: "m".into(),
+        mapping: m,
+        actor: "admin".into(),
+        at: 110,
+    });
+    // Our write of Handoff's title is on its way to Jira.
+    g.when(h(5, 150, &[("title", t("H1"))]));
+    assert_eq!(g.field("title").pending_jira.len(), 1);
+    // A conflict on another field pauses the link.
+    g.when(h(6, 200, &[("description", Value::rich_text("H desc"))]));
+    g.when(j(
+        300,
+        &[("description", Value::rich_text("J desc"))],
+        vec![],
+    ));
+    assert_eq!(status(&g.state), LinkStatus::Conflict);
+    // A person edits the title in Handoff (recorded, not carried), then one in Jira.
+    g.when(h(7, 320, &[("title", t("H2"))]));
+    g.when(j(400, &[("summary", t("J"))], vec![]));
+    let title: Vec<_> = g
+        .state
+        .conflicts
+        .values()
+        .filter(|c| c.field == "title")
+        .collect();
+    assert_eq!(title.len(), 1, "{:#?}", g.state.conflicts);
+    assert_eq!((&title[0].handoff, &title[0].jira), (&t("H2"), &t("J")));
+}

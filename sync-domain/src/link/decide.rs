@@ -836,7 +836,9 @@ impl Decider {
                 // A person edited this side while our write of the other side's value was on
                 // its way: both changed since they last agreed.
                 let ancestor = first.prior.clone();
-                let theirs = f.base.clone();
+                // What the other side holds now: the target, or an edit made there since that
+                // was recorded and not carried (a paused link).
+                let theirs = f.effective(side.other()).clone();
                 self.supersede_field(name, side);
                 self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
                 return;
