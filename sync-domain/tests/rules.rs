@@ -2618,3 +2618,30 @@ fn a_conflict_on_a_paused_link_holds_the_sides_current_values() {
     assert_eq!(title.len(), 1, "{:#?}", g.state.conflicts);
     assert_eq!((&title[0].handoff, &title[0].jira), (&t("H2"), &t("J")));
 }
+
+/// Simulation seed 282: a value the create carried, cleared in Handoff while the create was
+/// being retried, is cleared in Jira once the issue exists.
+#[test]
+fn a_value_cleared_while_the_issue_was_being_created_is_cleared_in_jira() {
+    let mut g = Given::new(vec![create_cmd(&[
+        ("title", t("A")),
+        ("labels", set(&["x"])),
+    ])]);
+    g.when(h(2, 20, &[("title", t("A")), ("labels", Value::Null)]));
+    let create = g.only_intent().id;
+    g.start(&create);
+    g.when(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-create".into(),
+        intent_id: create,
+        outcome: DispatchOutcome::JiraIssueCreated {
+            issue: jira_ref(),
+            version: None,
+        },
+        at: 30,
+    });
+    let cleared = g.open_intents().into_iter().any(|i| {
+        matches!(&i.action, IntentAction::UpdateJiraFields { fields, .. }
+            if fields.get("labels") == Some(&Value::Null))
+    });
+    assert!(cleared, "{:#?}", g.open_intents());
+}

@@ -1925,11 +1925,17 @@ impl Decider {
                 let target = open.intent.action.target();
                 for m in self.mapping().fields {
                     let f = self.field(&m.handoff_field);
+                    // A value the create carried and a person has since cleared is cleared.
+                    let carried = open
+                        .intent
+                        .writes
+                        .iter()
+                        .any(|w| w.field == m.handoff_field);
                     if m.direction.writes(target)
                         && f.conflict.is_none()
                         && f.pending(target).is_empty()
                         && f.last(target) != &f.base
-                        && f.base != Value::Null
+                        && (f.base != Value::Null || carried)
                     {
                         let prior = f.last(target).clone();
                         self.queue(target, &m.handoff_field, f.base.clone(), prior);
