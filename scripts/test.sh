@@ -16,7 +16,7 @@ export MODEL_CASES="${MODEL_CASES:-10000}"
 # limits").
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-2}"
 # The simulation's fixed set is seeds 1-1,000 (`cargo test -p tests --release --test it
-# simulation`); seven of them still fail (issue #7, docs/testing.md), so this command runs the
+# simulation`); five of them still fail (issue #7, docs/testing.md), so this command runs the
 # first 100, which pass, until the whole set does.
 export SIM_SEEDS="${SIM_SEEDS:-100}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
