@@ -2537,10 +2537,8 @@ fn of_two_writes_with_one_value_the_second_entry_still_tells_what_it_overwrote()
     assert!(opened_values(&evs).contains(&t("E10")), "{evs:#?}");
 }
 
-#[test]
-fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
-    // Given a link that pauses on conflict, with a Jira edit of the title on its way to
-    // Handoff, then a conflict on another field pausing the link.
+/// A synced link whose project pauses the whole link on a conflict.
+fn synced_pausing() -> Given {
     let mut m = mapping();
     m.pause_link_on_conflict = true;
     let mut g = synced();
@@ -2550,19 +2548,36 @@ fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
         actor: "admin".into(),
         at: 110,
     });
-    g.when(j(150, &[("summary", t("From Jira"))], vec![]));
-    assert_eq!(
-        g.field("title").pending_handoff.len(),
-        1,
-        "the pull is pending"
-    );
-    g.when(h(5, 200, &[("description", Value::rich_text("H desc"))]));
+    g
+}
+
+/// Both sides edit the description (Handoff at `version`): the conflict pauses the link.
+fn pause_by_a_description_conflict(g: &mut Given, version: u64) {
+    g.when(h(
+        version,
+        200,
+        &[("description", Value::rich_text("H desc"))],
+    ));
     g.when(j(
         300,
         &[("description", Value::rich_text("J desc"))],
         vec![],
     ));
     assert_eq!(status(&g.state), LinkStatus::Conflict);
+}
+
+#[test]
+fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
+    // Given a link that pauses on conflict, with a Jira edit of the title on its way to
+    // Handoff, then a conflict on another field pausing the link.
+    let mut g = synced_pausing();
+    g.when(j(150, &[("summary", t("From Jira"))], vec![]));
+    assert_eq!(
+        g.field("title").pending_handoff.len(),
+        1,
+        "the pull is pending"
+    );
+    pause_by_a_description_conflict(&mut g, 5);
     // When a person edits the title in Handoff before our write of Jira's title lands.
     g.when(h(6, 320, &[("title", t("From Handoff"))]));
     // Then both values are kept in a conflict, and no write of ours overwrites the edit.
@@ -2586,26 +2601,12 @@ fn a_paused_link_does_not_let_our_pending_write_overwrite_a_new_edit() {
 /// holds now, not with the value that write carries.
 #[test]
 fn a_conflict_on_a_paused_link_holds_the_sides_current_values() {
-    let mut m = mapping();
-    m.pause_link_on_conflict = true;
-    let mut g = synced();
-    g.apply(LinkCommand::ChangeMapping {
-        cmd_id: "m".into(),
-        mapping: m,
-        actor: "admin".into(),
-        at: 110,
-    });
+    let mut g = synced_pausing();
     // Our write of Handoff's title is on its way to Jira.
     g.when(h(5, 150, &[("title", t("H1"))]));
     assert_eq!(g.field("title").pending_jira.len(), 1);
     // A conflict on another field pauses the link.
-    g.when(h(6, 200, &[("description", Value::rich_text("H desc"))]));
-    g.when(j(
-        300,
-        &[("description", Value::rich_text("J desc"))],
-        vec![],
-    ));
-    assert_eq!(status(&g.state), LinkStatus::Conflict);
+    pause_by_a_description_conflict(&mut g, 6);
     // A person edits the title in Handoff (recorded, not carried), then one in Jira.
     g.when(h(7, 320, &[("title", t("H2"))]));
     g.when(j(400, &[("summary", t("J"))], vec![]));
