@@ -288,25 +288,99 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// The columns of an `events` insert; [`bind_event_row`] binds one row of them.
+const EVENT_INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, \
+                            event_type, event_version, payload, metadata, recorded_at) ";
+/// The columns of a `link_view` insert; [`bind_view_row`] binds one row of them.
+const VIEW_INSERT: &str = "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, \
+                           issue_key, status, last_synced_at, open_conflicts, open_intents, \
+                           intents_emitted, next_due_at, seq) ";
+/// A `link_view` upsert replaces the row only with a later sequence.
+const VIEW_UPSERT: &str = " ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
+     work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
+     issue_key = excluded.issue_key, status = excluded.status, \
+     last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
+     open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
+     next_due_at = excluded.next_due_at, seq = excluded.seq \
+     WHERE link_view.seq < excluded.seq";
+/// A snapshot upsert replaces the stored one only with a later sequence (after `VALUES (...`).
+const SNAPSHOT_UPSERT: &str = ") ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+     last_sequence = excluded.last_sequence, payload = excluded.payload, \
+     current_snapshot = snapshots.current_snapshot + 1 \
+     WHERE snapshots.last_sequence < excluded.last_sequence";
+/// The columns of a `conflict_view` insert; [`bind_conflict_row`] binds one row of them.
+const CONFLICT_COLUMNS: &str = "(link_id, conflict_id, project_id, field, conflict, detected_at)";
+/// The columns of an `intent_queue` insert; [`bind_queue_row`] binds one row of them.
+const QUEUE_COLUMNS: &str = "(link_id, intent_id, seq, due_at, attempts, intent)";
+
+/// Binds one event row of [`EVENT_INSERT`] in a `push_values` closure.
+macro_rules! bind_event_row {
+    ($b:expr, $agg_type:expr, $agg_id:expr, $seq:expr, $ty:expr, $payload:expr, $meta:expr, $at:expr) => {
+        $b.push_bind($agg_type)
+            .push_bind($agg_id)
+            .push_bind($seq)
+            .push_bind($ty)
+            .push_bind("1")
+            .push_bind(Json($payload))
+            .push_bind(Json($meta))
+            .push_bind($at)
+    };
+}
+
+/// Binds one link view row of [`VIEW_INSERT`] in a `push_values` closure.
+macro_rules! bind_view_row {
+    ($b:expr, $v:expr) => {{
+        let v: &LinkView = $v;
+        $b.push_bind(&v.link_id)
+            .push_bind(&v.project_id)
+            .push_bind(&v.work_item_id)
+            .push_bind(&v.issue_id)
+            .push_bind(&v.issue_key)
+            .push_bind(status_str(v.status))
+            .push_bind(v.last_synced_at)
+            .push_bind(v.open_conflicts as i64)
+            .push_bind(v.open_intents as i64)
+            .push_bind(v.intents_emitted as i64)
+            .push_bind(v.next_due_at)
+            .push_bind(v.sequence as i64);
+    }};
+}
+
+/// Binds one conflict row of [`CONFLICT_COLUMNS`] in a `push_values` closure.
+macro_rules! bind_conflict_row {
+    ($b:expr, $c:expr) => {{
+        let c: &ConflictView = $c;
+        $b.push_bind(&c.link_id)
+            .push_bind(&c.conflict.id)
+            .push_bind(&c.project_id)
+            .push_bind(&c.conflict.field)
+            .push_bind(Json(&c.conflict))
+            .push_bind(c.conflict.detected_at);
+    }};
+}
+
+/// Binds one queue row of [`QUEUE_COLUMNS`] in a `push_values` closure.
+macro_rules! bind_queue_row {
+    ($b:expr, $q:expr) => {{
+        let q: &QueuedIntent = $q;
+        $b.push_bind(&q.link_id)
+            .push_bind(&q.intent.id)
+            .push_bind(q.seq as i64)
+            .push_bind(q.due_at)
+            .push_bind(q.attempts as i64)
+            .push_bind(Json(&q.intent));
+    }};
+}
+
 /// Inserts events `expected+1 ..` of one aggregate, in multi-row statements.
 macro_rules! insert_events {
     ($Db:ident, $conn:expr, $agg_type:expr, $agg_id:expr, $expected:expr, $events:expr, $meta:expr, $at:expr) => {{
         let mut seq = $expected as i64;
         for chunk in $events.chunks(CHUNK) {
-            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata, recorded_at) ",
-            );
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(EVENT_INSERT);
             qb.push_values(chunk, |mut b, (ty, payload)| {
                 seq += 1;
-                b.push_bind($agg_type)
-                    .push_bind($agg_id)
-                    .push_bind(seq)
-                    .push_bind(*ty)
-                    .push_bind("1")
-                    .push_bind(Json(payload))
-                    .push_bind(Json($meta))
-                    .push_bind($at);
+                bind_event_row!(b, $agg_type, $agg_id, seq, *ty, payload, $meta, $at);
             });
             qb.build().execute(&mut *$conn).await?;
         }
@@ -318,33 +392,10 @@ macro_rules! write_link_rows {
     ($Db:ident, $conn:expr, $rows:expr) => {{
         let rows: &LinkRows = $rows;
         let v = &rows.view;
-        let changed = sqlx::query(
-            "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, issue_key, status, \
-             last_synced_at, open_conflicts, open_intents, intents_emitted, next_due_at, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
-             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
-             issue_key = excluded.issue_key, status = excluded.status, \
-             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
-             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
-             next_due_at = excluded.next_due_at, seq = excluded.seq \
-             WHERE link_view.seq < excluded.seq",
-        )
-        .bind(&v.link_id)
-        .bind(&v.project_id)
-        .bind(&v.work_item_id)
-        .bind(&v.issue_id)
-        .bind(&v.issue_key)
-        .bind(status_str(v.status))
-        .bind(v.last_synced_at)
-        .bind(v.open_conflicts as i64)
-        .bind(v.open_intents as i64)
-        .bind(v.intents_emitted as i64)
-        .bind(v.next_due_at)
-        .bind(v.sequence as i64)
-        .execute(&mut *$conn)
-        .await?
-        .rows_affected();
+        let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(VIEW_INSERT);
+        qb.push_values([v], |mut b, v| bind_view_row!(b, v));
+        qb.push(VIEW_UPSERT);
+        let changed = qb.build().execute(&mut *$conn).await?.rows_affected();
         if changed > 0 {
             sqlx::query("DELETE FROM conflict_view WHERE link_id = $1")
                 .bind(&v.link_id)
@@ -365,33 +416,16 @@ macro_rules! insert_detail_rows {
         let rows: &[LinkRows] = $rows;
         let conflicts: Vec<&ConflictView> = rows.iter().flat_map(|r| &r.conflicts).collect();
         for chunk in conflicts.chunks(CHUNK) {
-            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
-                "INSERT INTO conflict_view (link_id, conflict_id, project_id, field, conflict, \
-                 detected_at) ",
-            );
-            qb.push_values(chunk, |mut b, c| {
-                b.push_bind(&c.link_id)
-                    .push_bind(&c.conflict.id)
-                    .push_bind(&c.project_id)
-                    .push_bind(&c.conflict.field)
-                    .push_bind(Json(&c.conflict))
-                    .push_bind(c.conflict.detected_at);
-            });
+            let mut qb: QueryBuilder<'_, $Db> =
+                QueryBuilder::new(format!("INSERT INTO conflict_view {CONFLICT_COLUMNS} "));
+            qb.push_values(chunk, |mut b, c| bind_conflict_row!(b, c));
             qb.build().execute(&mut *$conn).await?;
         }
         let queue: Vec<&QueuedIntent> = rows.iter().flat_map(|r| &r.queue).collect();
         for chunk in queue.chunks(CHUNK) {
-            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
-                "INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, intent) ",
-            );
-            qb.push_values(chunk, |mut b, q| {
-                b.push_bind(&q.link_id)
-                    .push_bind(&q.intent.id)
-                    .push_bind(q.seq as i64)
-                    .push_bind(q.due_at)
-                    .push_bind(q.attempts as i64)
-                    .push_bind(Json(&q.intent));
-            });
+            let mut qb: QueryBuilder<'_, $Db> =
+                QueryBuilder::new(format!("INSERT INTO intent_queue {QUEUE_COLUMNS} "));
+            qb.push_values(chunk, |mut b, q| bind_queue_row!(b, q));
             qb.build().execute(&mut *$conn).await?;
         }
     }};
@@ -402,26 +436,8 @@ macro_rules! insert_link_views {
     ($Db:ident, $conn:expr, $rows:expr) => {{
         let rows: &[LinkRows] = $rows;
         for chunk in rows.chunks(CHUNK) {
-            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(
-                "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, issue_key, \
-                 status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
-                 next_due_at, seq) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                let v = &r.view;
-                b.push_bind(&v.link_id)
-                    .push_bind(&v.project_id)
-                    .push_bind(&v.work_item_id)
-                    .push_bind(&v.issue_id)
-                    .push_bind(&v.issue_key)
-                    .push_bind(status_str(v.status))
-                    .push_bind(v.last_synced_at)
-                    .push_bind(v.open_conflicts as i64)
-                    .push_bind(v.open_intents as i64)
-                    .push_bind(v.intents_emitted as i64)
-                    .push_bind(v.next_due_at)
-                    .push_bind(v.sequence as i64);
-            });
+            let mut qb: QueryBuilder<'_, $Db> = QueryBuilder::new(VIEW_INSERT);
+            qb.push_values(chunk, |mut b, r| bind_view_row!(b, &r.view));
             qb.build().execute(&mut *$conn).await?;
         }
         insert_detail_rows!($Db, $conn, rows);
@@ -1833,21 +1849,11 @@ async fn append_sqlite(
     at: Millis,
 ) -> Result<()> {
     let new_seq = (expected + events.len() as u64) as i64;
-    let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-         event_version, payload, metadata, recorded_at) ",
-    );
+    let mut qb: QueryBuilder<'_, sqlx::Sqlite> = QueryBuilder::new(EVENT_INSERT);
     let mut seq = expected as i64;
     qb.push_values(events, |mut b, (ty, payload)| {
         seq += 1;
-        b.push_bind(LINK)
-            .push_bind(link_id)
-            .push_bind(seq)
-            .push_bind(*ty)
-            .push_bind("1")
-            .push_bind(Json(*payload))
-            .push_bind(Json(meta))
-            .push_bind(at);
+        bind_event_row!(b, LINK, link_id, seq, *ty, *payload, meta, at);
     });
     qb.push(";\n");
     if let Some(state) = snapshot {
@@ -1862,43 +1868,14 @@ async fn append_sqlite(
             .push_bind(new_seq)
             .push(", 1, ")
             .push_bind(Json(state))
-            .push(
-                ") ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
-                 last_sequence = excluded.last_sequence, payload = excluded.payload, \
-                 current_snapshot = snapshots.current_snapshot + 1 \
-                 WHERE snapshots.last_sequence < excluded.last_sequence;\n",
-            );
+            .push(SNAPSHOT_UPSERT)
+            .push(";\n");
     }
     if let Some(rows) = rows {
         let v = &rows.view;
-        qb.push(
-            "INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, \
-             issue_key, status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
-             next_due_at, seq) ",
-        );
-        qb.push_values([v], |mut b, v| {
-            b.push_bind(&v.link_id)
-                .push_bind(&v.project_id)
-                .push_bind(&v.work_item_id)
-                .push_bind(&v.issue_id)
-                .push_bind(&v.issue_key)
-                .push_bind(status_str(v.status))
-                .push_bind(v.last_synced_at)
-                .push_bind(v.open_conflicts as i64)
-                .push_bind(v.open_intents as i64)
-                .push_bind(v.intents_emitted as i64)
-                .push_bind(v.next_due_at)
-                .push_bind(v.sequence as i64);
-        });
-        qb.push(
-            " ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
-             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
-             issue_key = excluded.issue_key, status = excluded.status, \
-             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
-             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
-             next_due_at = excluded.next_due_at, seq = excluded.seq \
-             WHERE link_view.seq < excluded.seq;\n",
-        );
+        qb.push(VIEW_INSERT);
+        qb.push_values([v], |mut b, v| bind_view_row!(b, v));
+        qb.push(VIEW_UPSERT).push(";\n");
         // "The view now holds this append's sequence."
         let replaced = |qb: &mut QueryBuilder<'_, sqlx::Sqlite>| {
             qb.push("(SELECT seq FROM link_view WHERE link_id = ")
@@ -1918,14 +1895,7 @@ async fn append_sqlite(
                 "INSERT INTO conflict_view (link_id, conflict_id, project_id, field, \
                  conflict, detected_at) SELECT * FROM (",
             );
-            qb.push_values(&rows.conflicts, |mut b, c| {
-                b.push_bind(&c.link_id)
-                    .push_bind(&c.conflict.id)
-                    .push_bind(&c.project_id)
-                    .push_bind(&c.conflict.field)
-                    .push_bind(Json(&c.conflict))
-                    .push_bind(c.conflict.detected_at);
-            });
+            qb.push_values(&rows.conflicts, |mut b, c| bind_conflict_row!(b, c));
             qb.push(") WHERE ");
             replaced(&mut qb);
             qb.push(";\n");
@@ -1935,14 +1905,7 @@ async fn append_sqlite(
                 "INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, \
                  intent) SELECT * FROM (",
             );
-            qb.push_values(&rows.queue, |mut b, q| {
-                b.push_bind(&q.link_id)
-                    .push_bind(&q.intent.id)
-                    .push_bind(q.seq as i64)
-                    .push_bind(q.due_at)
-                    .push_bind(q.attempts as i64)
-                    .push_bind(Json(&q.intent));
-            });
+            qb.push_values(&rows.queue, |mut b, q| bind_queue_row!(b, q));
             qb.push(") WHERE ");
             replaced(&mut qb);
             qb.push(";\n");
@@ -1972,21 +1935,12 @@ async fn append_pg(
     meta: &EventMetadata,
     at: Millis,
 ) -> Result<()> {
-    let mut qb: QueryBuilder<'_, sqlx::Postgres> = QueryBuilder::new(
-        "WITH ev AS (INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-         event_version, payload, metadata, recorded_at) ",
-    );
+    let mut qb: QueryBuilder<'_, sqlx::Postgres> =
+        QueryBuilder::new(format!("WITH ev AS ({EVENT_INSERT}"));
     let mut seq = expected as i64;
     qb.push_values(events, |mut b, (ty, payload)| {
         seq += 1;
-        b.push_bind(LINK)
-            .push_bind(link_id)
-            .push_bind(seq)
-            .push_bind(*ty)
-            .push_bind("1")
-            .push_bind(Json(*payload))
-            .push_bind(Json(meta))
-            .push_bind(at);
+        bind_event_row!(b, LINK, link_id, seq, *ty, *payload, meta, at);
     });
     qb.push(" RETURNING 1)");
     if let Some(state) = snapshot {
@@ -2001,43 +1955,14 @@ async fn append_pg(
             .push_bind(seq)
             .push(", 1, ")
             .push_bind(Json(state))
-            .push(
-                ") ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
-                 last_sequence = excluded.last_sequence, payload = excluded.payload, \
-                 current_snapshot = snapshots.current_snapshot + 1 \
-                 WHERE snapshots.last_sequence < excluded.last_sequence RETURNING 1)",
-            );
+            .push(SNAPSHOT_UPSERT)
+            .push(" RETURNING 1)");
     }
     if let Some(rows) = rows {
         let v = &rows.view;
-        qb.push(
-            ", v AS (INSERT INTO link_view (link_id, project_id, work_item_id, issue_id, \
-             issue_key, status, last_synced_at, open_conflicts, open_intents, intents_emitted, \
-             next_due_at, seq) ",
-        );
-        qb.push_values([v], |mut b, v| {
-            b.push_bind(&v.link_id)
-                .push_bind(&v.project_id)
-                .push_bind(&v.work_item_id)
-                .push_bind(&v.issue_id)
-                .push_bind(&v.issue_key)
-                .push_bind(status_str(v.status))
-                .push_bind(v.last_synced_at)
-                .push_bind(v.open_conflicts as i64)
-                .push_bind(v.open_intents as i64)
-                .push_bind(v.intents_emitted as i64)
-                .push_bind(v.next_due_at)
-                .push_bind(v.sequence as i64);
-        });
-        qb.push(
-            " ON CONFLICT (link_id) DO UPDATE SET project_id = excluded.project_id, \
-             work_item_id = excluded.work_item_id, issue_id = excluded.issue_id, \
-             issue_key = excluded.issue_key, status = excluded.status, \
-             last_synced_at = excluded.last_synced_at, open_conflicts = excluded.open_conflicts, \
-             open_intents = excluded.open_intents, intents_emitted = excluded.intents_emitted, \
-             next_due_at = excluded.next_due_at, seq = excluded.seq \
-             WHERE link_view.seq < excluded.seq RETURNING link_id)",
-        );
+        qb.push(", v AS (").push(VIEW_INSERT);
+        qb.push_values([v], |mut b, v| bind_view_row!(b, v));
+        qb.push(VIEW_UPSERT).push(" RETURNING link_id)");
         qb.push(
             ", dc AS (DELETE FROM conflict_view WHERE link_id IN (SELECT link_id FROM v) \
              AND NOT (conflict_id = ANY(",
@@ -2054,14 +1979,7 @@ async fn append_pg(
                 ", ic AS (INSERT INTO conflict_view (link_id, conflict_id, project_id, field, \
                  conflict, detected_at) SELECT * FROM (",
             );
-            qb.push_values(&rows.conflicts, |mut b, c| {
-                b.push_bind(&c.link_id)
-                    .push_bind(&c.conflict.id)
-                    .push_bind(&c.project_id)
-                    .push_bind(&c.conflict.field)
-                    .push_bind(Json(&c.conflict))
-                    .push_bind(c.conflict.detected_at);
-            });
+            qb.push_values(&rows.conflicts, |mut b, c| bind_conflict_row!(b, c));
             qb.push(
                 ") AS t (link_id, conflict_id, project_id, field, conflict, detected_at) \
                  WHERE EXISTS (SELECT 1 FROM v) ON CONFLICT (link_id, conflict_id) DO UPDATE \
@@ -2085,14 +2003,7 @@ async fn append_pg(
                 ", iq AS (INSERT INTO intent_queue (link_id, intent_id, seq, due_at, attempts, \
                  intent) SELECT * FROM (",
             );
-            qb.push_values(&rows.queue, |mut b, q| {
-                b.push_bind(&q.link_id)
-                    .push_bind(&q.intent.id)
-                    .push_bind(q.seq as i64)
-                    .push_bind(q.due_at)
-                    .push_bind(q.attempts as i64)
-                    .push_bind(Json(&q.intent));
-            });
+            qb.push_values(&rows.queue, |mut b, q| bind_queue_row!(b, q));
             qb.push(
                 ") AS t (link_id, intent_id, seq, due_at, attempts, intent) \
                  WHERE EXISTS (SELECT 1 FROM v) ON CONFLICT (link_id, intent_id) DO UPDATE \
