@@ -34,7 +34,7 @@ use url::Url;
 
 pub use crate::api::Role;
 use crate::api::{ApiAuth, ApiConfig};
-use crate::runtime::ProjectConfig;
+use crate::runtime::{ProjectConfig, DEFAULT_INBOX_CONCURRENCY};
 
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "JIRA_SYNC_";
@@ -207,6 +207,9 @@ pub struct SyncTuning {
     pub max_jitter: Duration,
     /// How long a graceful shutdown waits for in-flight work.
     pub shutdown_grace: Duration,
+    /// How many groups of inbox deliveries (one Jira issue or host item each) are
+    /// processed at once (1 to 256).
+    pub inbox_concurrency: usize,
 }
 
 /// A validated config, with its secrets read.
@@ -394,6 +397,7 @@ struct RawSync {
     poll_overlap: Option<RawDuration>,
     max_jitter: Option<RawDuration>,
     shutdown_grace: Option<RawDuration>,
+    inbox_concurrency: Option<i64>,
 }
 
 /// A duration as written: `"5m"`, `"90s"`, `"1h30m"`, `"250ms"`, or a number of seconds.
@@ -862,6 +866,19 @@ fn validate(raw: RawConfig, c: &mut Check<'_>) -> Config {
             raw.sync.shutdown_grace.as_ref(),
             Duration::from_secs(10),
         ),
+        inbox_concurrency: match raw.sync.inbox_concurrency {
+            None => DEFAULT_INBOX_CONCURRENCY,
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if (1..=256).contains(&n) => n,
+                _ => {
+                    c.problem(
+                        "sync.inbox_concurrency",
+                        format!("{n} is out of range: 1 to 256"),
+                    );
+                    DEFAULT_INBOX_CONCURRENCY
+                }
+            },
+        },
     };
     if sync.lease < Duration::from_secs(1) {
         c.problem("sync.lease", "must be at least 1s");

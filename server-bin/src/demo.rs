@@ -248,6 +248,7 @@ impl DemoWorld {
                 lease_ms: 30_000,
                 poll_overlap_ms: 120_000,
                 max_jitter_ms: 100,
+                inbox_concurrency: crate::runtime::DEFAULT_INBOX_CONCURRENCY,
             },
         )?;
         let (intake_addr, intake) =

@@ -141,6 +141,7 @@ pub fn build_runtime(config: &Config, store: Store) -> Result<Built, ServeError>
             lease_ms: ms(config.sync.lease),
             poll_overlap_ms: ms(config.sync.poll_overlap),
             max_jitter_ms: ms(config.sync.max_jitter),
+            inbox_concurrency: config.sync.inbox_concurrency,
         },
     )?;
     Ok(Built {

@@ -243,6 +243,20 @@ fn a_minimal_config_takes_the_defaults() {
     );
     assert!(matches!(c.host, HostConfig::Memory));
     assert_eq!(c.sync.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(
+        c.sync.inbox_concurrency,
+        server_bin::runtime::DEFAULT_INBOX_CONCURRENCY
+    );
+}
+
+#[test]
+fn inbox_concurrency_is_read_and_bounded() {
+    let with = |n: &str| format!("{GOOD}\n[sync]\ninbox_concurrency = {n}\n");
+    let c = load(&with("1"), &secrets()).expect("1 is allowed");
+    assert_eq!(c.sync.inbox_concurrency, 1);
+    for bad in ["0", "257", "-3"] {
+        assert_problem(&with(bad), &secrets(), "sync.inbox_concurrency", "1 to 256");
+    }
 }
 
 #[test]

@@ -81,6 +81,7 @@ pub fn runtime(
             lease_ms: 30_000,
             poll_overlap_ms: 120_000,
             max_jitter_ms: 100,
+            inbox_concurrency: server_bin::runtime::DEFAULT_INBOX_CONCURRENCY,
         },
     )?)
 }

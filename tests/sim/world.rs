@@ -281,6 +281,9 @@ pub fn build_runtime(
             lease_ms: 30_000,
             poll_overlap_ms: 120_000,
             max_jitter_ms: 500,
+            // One delivery group after another: concurrent groups would race on the
+            // store's threads and make the run depend on timing (ids, Jira call order).
+            inbox_concurrency: 1,
         },
     )
     .expect("the runtime builds")

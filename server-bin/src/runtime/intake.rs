@@ -157,8 +157,10 @@ impl Runtime {
     ///
     /// The deliveries of one batch about the same record (a Jira issue of a site, a host
     /// item) are processed one after another in the order received; those about different
-    /// records at the same time (each command still runs against its link's sequence, so two
-    /// deliveries that reach one link through both sides are ordered by the store's check).
+    /// records at the same time, up to `RuntimeConfig::inbox_concurrency` groups at once (each
+    /// command still runs against its link's sequence, so two deliveries that reach one link
+    /// through both sides are ordered by the store's check). With a concurrency of 1 the
+    /// groups run one after another, in the order of the batch.
     pub async fn process_inbox(self: &Arc<Self>) -> Result<usize, RuntimeError> {
         let mut done = 0;
         loop {
@@ -180,23 +182,41 @@ impl Runtime {
                     None => groups.push(vec![entry]),
                 }
             }
-            let mut tasks = tokio::task::JoinSet::new();
-            for group in groups {
-                let rt = self.clone();
-                tasks.spawn(async move { rt.process_group(group).await });
-            }
+            let limit = self.config.inbox_concurrency.max(1);
             let mut failed = None;
-            while let Some(r) = tasks.join_next().await {
-                match r {
-                    Ok((n, r)) => {
-                        done += n;
-                        if let Err(e) = r {
-                            failed.get_or_insert(e);
-                        }
+            if limit == 1 {
+                // One group after another on this task: the order of every store call and
+                // Jira read is the batch's (what a deterministic simulation needs).
+                for group in groups {
+                    let (n, r) = self.process_group(group).await;
+                    done += n;
+                    if let Err(e) = r {
+                        failed.get_or_insert(e);
                     }
-                    Err(e) => {
-                        Counters::bump(&self.counters.errors);
-                        tracing::warn!(error = %e, "delivery task");
+                }
+            } else {
+                let mut tasks = tokio::task::JoinSet::new();
+                let mut groups = groups.into_iter();
+                loop {
+                    while tasks.len() < limit {
+                        let Some(group) = groups.next() else { break };
+                        let rt = self.clone();
+                        tasks.spawn(async move { rt.process_group(group).await });
+                    }
+                    let Some(r) = tasks.join_next().await else {
+                        break;
+                    };
+                    match r {
+                        Ok((n, r)) => {
+                            done += n;
+                            if let Err(e) = r {
+                                failed.get_or_insert(e);
+                            }
+                        }
+                        Err(e) => {
+                            Counters::bump(&self.counters.errors);
+                            tracing::warn!(error = %e, "delivery task");
+                        }
                     }
                 }
             }

@@ -154,6 +154,10 @@ pub struct ProjectConfig {
     pub mapping: ProjectMapping,
 }
 
+/// How many groups of inbox deliveries are processed at once unless configured: the inbox
+/// batch's size, so a batch about different records runs at once.
+pub const DEFAULT_INBOX_CONCURRENCY: usize = 64;
+
 /// Settings of the runtime.
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -167,11 +171,16 @@ pub struct RuntimeConfig {
     pub poll_overlap_ms: u64,
     /// The largest jitter added to a retry's backoff.
     pub max_jitter_ms: u64,
+    /// How many groups of inbox deliveries (each about one Jira issue or host item) are
+    /// processed at once. 1 processes them one after another in the order received, which
+    /// makes a run reproducible (the simulation uses it); the default is
+    /// [`DEFAULT_INBOX_CONCURRENCY`].
+    pub inbox_concurrency: usize,
 }
 
 impl RuntimeConfig {
     /// The defaults for `projects`: owner `jira-sync`, 30 s leases, 60 s poll overlap, 1 s
-    /// of jitter at most.
+    /// of jitter at most, [`DEFAULT_INBOX_CONCURRENCY`] inbox groups at once.
     pub fn new(projects: Vec<ProjectConfig>) -> RuntimeConfig {
         RuntimeConfig {
             projects,
@@ -179,6 +188,7 @@ impl RuntimeConfig {
             lease_ms: 30_000,
             poll_overlap_ms: 60_000,
             max_jitter_ms: 1_000,
+            inbox_concurrency: DEFAULT_INBOX_CONCURRENCY,
         }
     }
 }
