@@ -1501,6 +1501,76 @@ fn an_edit_made_on_top_of_our_unconfirmed_write_is_a_later_edit() {
     }
 }
 
+/// Simulation seed 883: a person's multi-hop transition in Jira (To Do → In Progress →
+/// Done) whose webhooks arrive after a Handoff edit to `doing` queued our transition. The
+/// last hop's `from` is our target, but our transition was never tried: the hop was not
+/// made on top of our write, both sides changed, and the field's policy decides.
+#[test]
+fn a_hop_through_our_target_before_our_write_was_tried_is_a_concurrent_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("doing"))]));
+    assert!(matches!(
+        g.only_intent().action,
+        IntentAction::TransitionJiraStatus { .. }
+    ));
+    let evs = g.when(j(
+        150,
+        &[("status", Value::option("Done"))],
+        vec![entry(
+            "status",
+            Value::option("In Progress"),
+            Value::option("Done"),
+            150,
+            false,
+        )],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(
+        g.conflict_values("status")
+            .contains(&Value::option("doing"))
+            && g.conflict_values("status").contains(&Value::option("done")),
+        "{:#?}",
+        g.state.conflicts
+    );
+}
+
+/// Simulation seed 493: our transition to `done` failed after its first hop (In Progress) had moved
+/// Jira; a person moved the issue back to To Do. Jira shows the value we last saw, but its
+/// changelog says a person set it from a value we never saw, after our write was tried: an
+/// edit concurrent with Handoff's, not "nothing changed" (the retry would overwrite it).
+#[test]
+fn a_person_setting_back_the_value_we_last_saw_after_our_write_moved_it_is_an_edit() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    let evs = g.when(j(
+        300,
+        &[("status", Value::option("To Do"))],
+        vec![entry(
+            "status",
+            Value::option("In Progress"),
+            Value::option("To Do"),
+            300,
+            false,
+        )],
+    ));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert!(
+        g.conflict_values("status").contains(&Value::option("done"))
+            && g.conflict_values("status").contains(&Value::option("todo")),
+        "{:#?}",
+        g.state.conflicts
+    );
+    // The same snapshot without the person's entry: nothing changed on Jira.
+    let mut g = synced();
+    g.when(h(5, 200, &[("status", Value::option("done"))]));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1);
+    let evs = g.when(j(300, &[("status", Value::option("To Do"))], vec![]));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+}
+
 /// Model seed 4 (fixed-seed mode, union labels): ABA in clobber detection. Our write
 /// overwrote a person's [x, b]; a later person edit brought Jira to [x, b] again, seen at a
 /// version after our write. When our write's late webhook tells of the overwritten [x, b],
@@ -2645,4 +2715,43 @@ fn a_value_cleared_while_the_issue_was_being_created_is_cleared_in_jira() {
             if fields.get("labels") == Some(&Value::Null))
     });
     assert!(cleared, "{:#?}", g.open_intents());
+}
+
+/// Simulation seed 847: on a paused link, Handoff's labels edit is on its way to Jira (not
+/// tried yet) and Handoff then takes it back (recorded, not carried). A person in Jira sets
+/// the very value our write carries: the changelog says a person did, so it is their edit,
+/// concurrent with Handoff's later one, not the echo of our write (which would let Handoff's
+/// older edit win once the link resumes).
+#[test]
+fn a_person_setting_the_value_our_untried_write_carries_is_their_edit() {
+    let mut g = synced_pausing();
+    g.when(h(5, 150, &[("labels", set(&["x", "a"]))]));
+    assert_eq!(g.field("labels").pending_jira.len(), 1);
+    pause_by_a_description_conflict(&mut g, 6);
+    g.when(h(7, 320, &[("labels", set(&["x"]))]));
+    let evs = g.when(j(
+        400,
+        &[("labels", set(&["x", "a"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "a"]), 400, false)],
+    ));
+    assert!(!has(&evs, "field_echoed"), "{:?}", types(&evs));
+    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    // The union of both edits since Jira last held [x]: Jira's addition stands.
+    assert_eq!(g.field("labels").base, set(&["x", "a"]));
+    // When the description conflict is resolved, the link resumes with the labels kept.
+    let id = g
+        .state
+        .conflicts
+        .values()
+        .find(|c| c.field == "description")
+        .map(|c| c.id.clone())
+        .expect("the description conflict");
+    g.when(LinkCommand::ResolveConflict {
+        cmd_id: "r".into(),
+        conflict_id: id,
+        resolution: Resolution::UseJira,
+        actor: "reviewer".into(),
+        at: 500,
+    });
+    assert_eq!(g.field("labels").base, set(&["x", "a"]));
 }

@@ -71,6 +71,11 @@ impl Decider {
         format!("{}/{prefix}{}", self.cmd_id, self.n)
     }
 
+    /// Whether a dispatcher has started the intent (so its write may have landed).
+    fn started(&self, intent_id: &str) -> bool {
+        self.s.intents.get(intent_id).is_some_and(|o| o.started)
+    }
+
     fn field(&self, name: &str) -> FieldState {
         self.s.fields.get(name).cloned().unwrap_or_default()
     }
@@ -644,8 +649,20 @@ impl Decider {
             self.flush();
         }
         let f = self.field(name);
+        // The changelog entry that set the value, when the observation carries it.
+        let entry = match side {
+            Side::Jira => self.entry_setting(name, &v),
+            Side::Handoff => None,
+        };
+        let by_us = entry.as_ref().and_then(|e| e.by_us);
         // Echo: a write of ours, seen on the side it was written to. Never propagates back.
-        if let Some(p) = f.pending(side).iter().find(|p| p.value == v) {
+        // Not when the changelog says a person set the value before our write was even tried:
+        // that is a person's edit which happens to equal our write (the rules below).
+        if let Some(p) = f
+            .pending(side)
+            .iter()
+            .find(|p| p.value == v && !(by_us == Some(false) && !self.started(&p.intent_id)))
+        {
             let intent_id = p.intent_id.clone();
             self.emit(LinkEvent::FieldEchoed {
                 side,
@@ -657,12 +674,6 @@ impl Decider {
             self.maybe_converged(name);
             return;
         }
-        // The changelog entry that set the value, when the observation carries it.
-        let entry = match side {
-            Side::Jira => self.entry_setting(name, &v),
-            Side::Handoff => None,
-        };
-        let by_us = entry.as_ref().and_then(|e| e.by_us);
         if side == Side::Jira && m.is_jira_status() && by_us != Some(false) && &v != f.last(side) {
             // An intermediate status of a multi-hop transition of ours: by our account, or
             // of unknown author while the transition is under way. Neither a person's edit
@@ -777,6 +788,25 @@ impl Decider {
                 return;
             }
         }
+        if side == Side::Jira && &v == f.last(side) && v != f.base && f.conflict.is_none() {
+            if let Some(prior) = self.undone_after_our_write(&f, entry.as_ref(), &v) {
+                // Jira shows the value we last saw, but its changelog says a person set it,
+                // from a value we never saw, after a write of ours was tried (a transition
+                // that failed after a hop, a write with an unknown outcome): our write moved
+                // the field and the person moved it back. An edit made concurrently with the
+                // target, so the field's policy or a person decides.
+                let at = entry.as_ref().map_or(changed_at, |e| e.at);
+                self.emit(LinkEvent::FieldChanged {
+                    side,
+                    field: name.to_string(),
+                    value: v.clone(),
+                    changed_at: at,
+                });
+                let target = f.base.clone();
+                self.conflict(m, prior, side, v, target, ConflictKind::Concurrent);
+                return;
+            }
+        }
         if &v == f.last(side) {
             if !f.seen(side) {
                 // The first value seen of this side equals what we assumed: record the sight.
@@ -819,6 +849,20 @@ impl Decider {
         }
         let other = side.other();
         if v == f.base {
+            let theirs = f.last(other);
+            if f.seen(other)
+                && theirs != &f.base
+                && f.pending(other).is_empty()
+                && m.direction.carries_from(other)
+            {
+                // This side now holds the target, but the other side moved away from it
+                // since, recorded and not carried (a paused link): both changed since they
+                // last agreed, from what this side held before.
+                let (ancestor, theirs) = (f.last(side).clone(), theirs.clone());
+                self.supersede_field(name, side);
+                self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
+                return;
+            }
             // This side now holds the target; writes still on their way here are moot.
             self.supersede_field(name, side);
             self.maybe_converged(name);
@@ -826,10 +870,15 @@ impl Decider {
         }
         if let Some(first) = f.pending(side).first() {
             // The changelog shows the edit was made on top of the value we were writing (our
-            // write had landed): a later edit, carried over like any other.
+            // write had landed): a later edit, carried over like any other. Only a write a
+            // dispatcher started can have landed: a person's multi-hop transition passing
+            // through our target before our write was even tried is not made on top of it.
             let on_target = entry
                 .as_ref()
-                .is_some_and(|e| e.by_us != Some(true) && e.from.as_ref() == Some(&f.base));
+                .is_some_and(|e| e.by_us != Some(true) && e.from.as_ref() == Some(&f.base))
+                && f.pending(side)
+                    .iter()
+                    .any(|p| p.value == f.base && self.started(&p.intent_id));
             if on_target {
                 self.supersede_field(name, side);
             } else {
@@ -872,6 +921,31 @@ impl Decider {
         self.supersede_field(name, other);
         let prior = self.field(name).last(other).clone();
         self.queue(other, name, v, prior);
+    }
+
+    /// Whether the changelog entry `e` that set Jira's `v` (the value we last saw there) is a
+    /// person's edit made after a write of ours to the field was tried: from a value we never
+    /// saw, later than the last Jira change we recorded and than the write's decision. Returns
+    /// what Jira held before that write.
+    fn undone_after_our_write(
+        &self,
+        f: &FieldState,
+        e: Option<&Entry>,
+        v: &Value,
+    ) -> Option<Value> {
+        let e = e?;
+        if e.by_us != Some(false)
+            || e.from.as_ref().is_none_or(|x| x == v)
+            || e.at <= f.jira_changed_at
+        {
+            return None;
+        }
+        f.pending_jira
+            .iter()
+            .filter(|p| self.started(&p.intent_id))
+            .chain(f.unechoed_jira.iter().filter(|u| !u.echoed))
+            .find(|p| p.value != *v && p.after.is_none_or(|a| e.at > a.updated_ms))
+            .map(|p| p.prior.clone())
     }
 
     /// A write of ours to Handoff that may have landed and been set back: started (pending,
