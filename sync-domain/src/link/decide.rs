@@ -661,7 +661,7 @@ impl Decider {
         if let Some(p) = f
             .pending(side)
             .iter()
-            .find(|p| p.value == v && !(by_us == Some(false) && !self.started(&p.intent_id)))
+            .find(|p| p.value == v && (by_us != Some(false) || self.started(&p.intent_id)))
         {
             let intent_id = p.intent_id.clone();
             self.emit(LinkEvent::FieldEchoed {
