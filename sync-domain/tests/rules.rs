@@ -2680,6 +2680,8 @@ fn a_conflict_on_a_paused_link_holds_the_sides_current_values() {
     // A person edits the title in Handoff (recorded, not carried), then one in Jira.
     g.when(h(7, 320, &[("title", t("H2"))]));
     g.when(j(400, &[("summary", t("J"))], vec![]));
+    // The link resumes: both edits are weighed (the conflict may open at once or now).
+    resolve_description(&mut g);
     let title: Vec<_> = g
         .state
         .conflicts
@@ -2717,28 +2719,48 @@ fn a_value_cleared_while_the_issue_was_being_created_is_cleared_in_jira() {
     assert!(cleared, "{:#?}", g.open_intents());
 }
 
-/// Simulation seed 847: on a paused link, Handoff's labels edit is on its way to Jira (not
-/// tried yet) and Handoff then takes it back (recorded, not carried). A person in Jira sets
-/// the very value our write carries: the changelog says a person did, so it is their edit,
-/// concurrent with Handoff's later one, not the echo of our write (which would let Handoff's
-/// older edit win once the link resumes).
+/// Simulation seed 847: a person in Jira sets the very value our write (not tried yet)
+/// carries: the changelog says a person did, so it is their edit (their time counts for
+/// last-writer-wins), not the echo of our write, and the write is moot.
 #[test]
 fn a_person_setting_the_value_our_untried_write_carries_is_their_edit() {
-    let mut g = synced_pausing();
+    let mut g = synced();
     g.when(h(5, 150, &[("labels", set(&["x", "a"]))]));
     assert_eq!(g.field("labels").pending_jira.len(), 1);
-    pause_by_a_description_conflict(&mut g, 6);
-    g.when(h(7, 320, &[("labels", set(&["x"]))]));
     let evs = g.when(j(
         400,
         &[("labels", set(&["x", "a"]))],
         vec![entry("labels", set(&["x"]), set(&["x", "a"]), 400, false)],
     ));
     assert!(!has(&evs, "field_echoed"), "{:?}", types(&evs));
-    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
-    // The union of both edits since Jira last held [x]: Jira's addition stands.
+    assert!(has(&evs, "field_changed"), "{:?}", types(&evs));
+    assert_eq!(g.field("labels").jira_changed_at, 400);
+    assert!(g.field("labels").pending_jira.is_empty());
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+}
+
+/// Simulation seed 847: on a paused link, Handoff's labels edit waits to go to Jira (not
+/// tried yet) and Handoff then takes it back (recorded, not carried): the waiting write is
+/// withdrawn. A person in Jira then adds the value; on resumption their edit is carried.
+#[test]
+fn a_paused_link_withdraws_a_write_its_side_took_back() {
+    let mut g = synced_pausing();
+    g.when(h(5, 150, &[("labels", set(&["x", "a"]))]));
+    assert_eq!(g.field("labels").pending_jira.len(), 1);
+    pause_by_a_description_conflict(&mut g, 6);
+    g.when(h(7, 320, &[("labels", set(&["x"]))]));
+    assert!(g.field("labels").pending_jira.is_empty());
+    g.when(j(
+        400,
+        &[("labels", set(&["x", "a"]))],
+        vec![entry("labels", set(&["x"]), set(&["x", "a"]), 400, false)],
+    ));
+    resolve_description(&mut g);
     assert_eq!(g.field("labels").base, set(&["x", "a"]));
-    // When the description conflict is resolved, the link resumes with the labels kept.
+}
+
+/// Resolves the conflict `pause_by_a_description_conflict` opened (Jira's value).
+fn resolve_description(g: &mut Given) {
     let id = g
         .state
         .conflicts
@@ -2753,5 +2775,69 @@ fn a_person_setting_the_value_our_untried_write_carries_is_their_edit() {
         actor: "reviewer".into(),
         at: 500,
     });
-    assert_eq!(g.field("labels").base, set(&["x", "a"]));
+}
+
+/// Simulation seed 172: a Jira edit is on its way to Handoff (not tried yet) when a conflict
+/// pauses the link; Jira is edited again. The waiting write carries a value Jira no longer
+/// holds: withdrawn, and on resumption Jira's latest value is carried.
+#[test]
+fn a_paused_link_does_not_carry_a_value_its_side_has_since_replaced() {
+    let mut g = synced_pausing();
+    g.when(j(150, &[("labels", set(&["y"]))], vec![]));
+    assert_eq!(g.field("labels").pending_handoff.len(), 1);
+    pause_by_a_description_conflict(&mut g, 5);
+    g.when(j(400, &[("labels", set(&["z"]))], vec![]));
+    let writes_of = |g: &Given, v: &Value| {
+        g.open_intents()
+            .into_iter()
+            .filter(|i| matches!(&i.action, IntentAction::UpdateHandoffFields { fields, .. } if fields.get("labels") == Some(v)))
+            .count()
+    };
+    assert_eq!(writes_of(&g, &set(&["y"])), 0, "{:#?}", g.open_intents());
+    resolve_description(&mut g);
+    assert_eq!(g.field("labels").base, set(&["z"]));
+    assert_eq!(writes_of(&g, &set(&["z"])), 1, "{:#?}", g.open_intents());
+    assert!(!g.state.conflicts.values().any(|c| c.field == "labels"));
+}
+
+/// Simulation seed 696: while a conflict on another field pauses the link, Handoff edits the
+/// labels and a person in Jira changes them away and back. On resumption Jira holds the old
+/// value, but a person set it after Handoff's edit: both sides were edited, the field's policy
+/// (manual here) decides; Handoff's older edit does not silently replace Jira's latest.
+#[test]
+fn edits_on_both_sides_during_a_pause_are_weighed_even_when_one_side_came_back() {
+    let mut m = mapping();
+    m.pause_link_on_conflict = true;
+    for f in &mut m.fields {
+        if f.handoff_field == "labels" {
+            f.policy = Policy::Manual;
+        }
+    }
+    let mut g = synced();
+    g.apply(LinkCommand::ChangeMapping {
+        cmd_id: "m".into(),
+        mapping: m,
+        actor: "admin".into(),
+        at: 110,
+    });
+    pause_by_a_description_conflict(&mut g, 5);
+    g.when(h(6, 320, &[("labels", set(&["b"]))]));
+    g.when(j(400, &[("labels", set(&["g"]))], vec![]));
+    g.when(j(450, &[("labels", set(&["x"]))], vec![]));
+    resolve_description(&mut g);
+    assert!(
+        g.state
+            .conflicts
+            .values()
+            .any(|c| c.field == "labels" && c.handoff == set(&["b"]) && c.jira == set(&["x"])),
+        "{:#?}",
+        g.state.conflicts
+    );
+    // Without a Jira edit during the pause, Handoff's edit is carried on resumption.
+    let mut g = synced_pausing();
+    pause_by_a_description_conflict(&mut g, 5);
+    g.when(h(6, 320, &[("labels", set(&["b"]))]));
+    resolve_description(&mut g);
+    assert_eq!(g.field("labels").base, set(&["b"]));
+    assert!(!g.state.conflicts.values().any(|c| c.field == "labels"));
 }

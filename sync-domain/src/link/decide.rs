@@ -849,20 +849,6 @@ impl Decider {
         }
         let other = side.other();
         if v == f.base {
-            let theirs = f.last(other);
-            if f.seen(other)
-                && theirs != &f.base
-                && f.pending(other).is_empty()
-                && m.direction.carries_from(other)
-            {
-                // This side now holds the target, but the other side moved away from it
-                // since, recorded and not carried (a paused link): both changed since they
-                // last agreed, from what this side held before.
-                let (ancestor, theirs) = (f.last(side).clone(), theirs.clone());
-                self.supersede_field(name, side);
-                self.conflict(m, ancestor, side, v, theirs, ConflictKind::Concurrent);
-                return;
-            }
             // This side now holds the target; writes still on their way here are moot.
             self.supersede_field(name, side);
             self.maybe_converged(name);
@@ -896,7 +882,21 @@ impl Decider {
         // Checked after the pending write above: while the link is paused, that write would
         // still land over this edit.
         if self.link_paused() {
-            return; // recorded; reconsidered when the link's conflicts are resolved
+            // Recorded; reconsidered when the link's conflicts are resolved. A write to the
+            // other side not tried yet that carries this side's earlier value would land a
+            // value this side no longer holds: withdrawn, and the target goes back to what
+            // the other side holds, so that on resumption this edit is carried like any other.
+            let theirs = f.pending(other);
+            if !theirs.is_empty()
+                && theirs.iter().all(|p| !self.started(&p.intent_id))
+                && f.seen(other)
+                && f.effective(other) == &f.base
+            {
+                let held = f.last(other).clone();
+                self.supersede_field(name, other);
+                self.target(name, held, None);
+            }
+            return;
         }
         let other_eff = f.effective(other).clone();
         if other_eff != f.base {
@@ -1270,9 +1270,14 @@ impl Decider {
             {
                 continue;
             }
-            let hd =
-                f.handoff_seen && f.handoff != f.base && m.direction.carries_from(Side::Handoff);
-            let jd = f.jira_seen && f.jira != f.base && m.direction.carries_from(Side::Jira);
+            // A side changed when it holds another value than the target, or when it was
+            // edited while the link was paused (away and back counts: a person's latest edit).
+            let hd = f.handoff_seen
+                && (f.handoff != f.base || f.handoff_moved_in_pause)
+                && m.direction.carries_from(Side::Handoff);
+            let jd = f.jira_seen
+                && (f.jira != f.base || f.jira_moved_in_pause)
+                && m.direction.carries_from(Side::Jira);
             match (hd, jd) {
                 (false, false) => {
                     // A one-way field whose target side drifted: bring it back.

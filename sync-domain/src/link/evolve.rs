@@ -110,8 +110,15 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             value,
             changed_at,
         } => {
+            let paused = link_paused(s);
             let f = s.fields.entry(field.clone()).or_default();
             set_last(f, *side, value.clone());
+            if paused && f.conflict.is_none() {
+                match side {
+                    Side::Handoff => f.handoff_moved_in_pause = true,
+                    Side::Jira => f.jira_moved_in_pause = true,
+                }
+            }
             if *side == Side::Jira {
                 for u in f
                     .unechoed_jira
@@ -152,7 +159,13 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         }
         LinkEvent::FieldConverged { field, value }
         | LinkEvent::FieldTargeted { field, value, .. } => {
-            s.fields.entry(field.clone()).or_default().base = value.clone();
+            let paused = link_paused(s);
+            let f = s.fields.entry(field.clone()).or_default();
+            f.base = value.clone();
+            if !paused {
+                f.handoff_moved_in_pause = false;
+                f.jira_moved_in_pause = false;
+            }
         }
         LinkEvent::IntentEmitted { intent } => {
             let side = intent.action.target();
@@ -340,6 +353,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         LinkEvent::ConflictOpened { conflict } => {
             let f = s.fields.entry(conflict.field.clone()).or_default();
             f.conflict = Some(conflict.id.clone());
+            f.handoff_moved_in_pause = false;
+            f.jira_moved_in_pause = false;
             f.reported_lost.extend(conflict.lost.iter().cloned());
             s.conflicts.insert(conflict.id.clone(), conflict.clone());
         }
@@ -495,4 +510,9 @@ fn mark_earlier_landed(f: &mut FieldState, intent_id: &str, at: Option<Millis>) 
     for u in f.unechoed_jira[..first].iter_mut() {
         u.later_landing = Some(u.later_landing.map_or(at, |t| t.min(at)));
     }
+}
+
+/// Whether a conflict holds the whole link (the project pauses links on conflict).
+fn link_paused(s: &LinkState) -> bool {
+    s.mapping.as_ref().is_some_and(|m| m.pause_link_on_conflict) && !s.conflicts.is_empty()
 }

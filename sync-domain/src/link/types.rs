@@ -972,6 +972,14 @@ pub struct FieldState {
     pub handoff_seen: bool,
     /// Whether Jira's value has been seen (or written by us) at least once.
     pub jira_seen: bool,
+    /// Whether Handoff changed the field while the whole link was paused, since its target
+    /// was last set outside a pause: on resumption the change is weighed even when Handoff
+    /// ends on the target's value (changed away and back).
+    #[serde(default)]
+    pub handoff_moved_in_pause: bool,
+    /// The same for Jira.
+    #[serde(default)]
+    pub jira_moved_in_pause: bool,
 }
 
 /// A conditional write of ours to Handoff that may have landed (see
