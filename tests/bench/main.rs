@@ -585,9 +585,13 @@ fn growth_svg(points: &[(&'static str, Vec<scale::ScalePoint>)]) -> String {
             });
         }
     }
+    let per_link = points
+        .first()
+        .and_then(|(_, ps)| ps.last())
+        .map_or(0.0, |p| p.events as f64 / p.links.max(1) as f64);
     svg::loglog(
         "Cost relative to 1,000 linked items",
-        "linked items (10 events each on average)",
+        &format!("linked items ({per_link:.0} events each on average)"),
         "cost / cost at 1,000",
         &series,
     )
