@@ -1513,22 +1513,31 @@ fn a_hop_through_our_target_before_our_write_was_tried_is_a_concurrent_edit() {
         g.only_intent().action,
         IntentAction::TransitionJiraStatus { .. }
     ));
-    let evs = g.when(j(
-        150,
-        &[("status", Value::option("Done"))],
+    let evs = g.when(person_moves_status(150, "In Progress", "Done"));
+    assert_status_conflict(&g, &evs, "doing", "done");
+}
+
+/// Jira shows the status `to`; its changelog says a person moved it from `from` at `at`.
+fn person_moves_status(at: i64, from: &str, to: &str) -> LinkCommand {
+    j(
+        at,
+        &[("status", Value::option(to))],
         vec![entry(
             "status",
-            Value::option("In Progress"),
-            Value::option("Done"),
-            150,
+            Value::option(from),
+            Value::option(to),
+            at,
             false,
         )],
-    ));
-    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    )
+}
+
+/// The command's events opened a status conflict holding both values.
+fn assert_status_conflict(g: &Given, evs: &[LinkEvent], a: &str, b: &str) {
+    assert!(has(evs, "conflict_opened"), "{:?}", types(evs));
+    let values = g.conflict_values("status");
     assert!(
-        g.conflict_values("status")
-            .contains(&Value::option("doing"))
-            && g.conflict_values("status").contains(&Value::option("done")),
+        values.contains(&Value::option(a)) && values.contains(&Value::option(b)),
         "{:#?}",
         g.state.conflicts
     );
@@ -1544,24 +1553,8 @@ fn a_person_setting_back_the_value_we_last_saw_after_our_write_moved_it_is_an_ed
     g.when(h(5, 200, &[("status", Value::option("done"))]));
     let id = g.only_intent().id;
     g.timeout(&id, 1);
-    let evs = g.when(j(
-        300,
-        &[("status", Value::option("To Do"))],
-        vec![entry(
-            "status",
-            Value::option("In Progress"),
-            Value::option("To Do"),
-            300,
-            false,
-        )],
-    ));
-    assert!(has(&evs, "conflict_opened"), "{:?}", types(&evs));
-    assert!(
-        g.conflict_values("status").contains(&Value::option("done"))
-            && g.conflict_values("status").contains(&Value::option("todo")),
-        "{:#?}",
-        g.state.conflicts
-    );
+    let evs = g.when(person_moves_status(300, "In Progress", "To Do"));
+    assert_status_conflict(&g, &evs, "done", "todo");
     // The same snapshot without the person's entry: nothing changed on Jira.
     let mut g = synced();
     g.when(h(5, 200, &[("status", Value::option("done"))]));
