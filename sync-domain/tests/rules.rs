@@ -2602,8 +2602,14 @@ fn of_two_writes_with_one_value_the_second_entry_still_tells_what_it_overwrote()
 
 /// A synced link whose project pauses the whole link on a conflict.
 fn synced_pausing() -> Given {
+    synced_pausing_with(|_| {})
+}
+
+/// The same, with the mapping changed further by `change`.
+fn synced_pausing_with(change: impl FnOnce(&mut ProjectMapping)) -> Given {
     let mut m = mapping();
     m.pause_link_on_conflict = true;
+    change(&mut m);
     let mut g = synced();
     g.apply(LinkCommand::ChangeMapping {
         cmd_id: "m".into(),
@@ -2799,19 +2805,12 @@ fn a_paused_link_does_not_carry_a_value_its_side_has_since_replaced() {
 /// (manual here) decides; Handoff's older edit does not silently replace Jira's latest.
 #[test]
 fn edits_on_both_sides_during_a_pause_are_weighed_even_when_one_side_came_back() {
-    let mut m = mapping();
-    m.pause_link_on_conflict = true;
-    for f in &mut m.fields {
-        if f.handoff_field == "labels" {
-            f.policy = Policy::Manual;
+    let mut g = synced_pausing_with(|m| {
+        for f in &mut m.fields {
+            if f.handoff_field == "labels" {
+                f.policy = Policy::Manual;
+            }
         }
-    }
-    let mut g = synced();
-    g.apply(LinkCommand::ChangeMapping {
-        cmd_id: "m".into(),
-        mapping: m,
-        actor: "admin".into(),
-        at: 110,
     });
     pause_by_a_description_conflict(&mut g, 5);
     g.when(h(6, 320, &[("labels", set(&["b"]))]));
