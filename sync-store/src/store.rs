@@ -1395,6 +1395,23 @@ impl Store {
         self.link_view_where("issue_id", issue_id).await
     }
 
+    /// The links of a project that are not unlinked, by link id, in one query (a link whose
+    /// status changes meanwhile is still listed once).
+    pub async fn live_links(&self, project_id: &str) -> Result<Vec<LinkView>> {
+        let sql = format!(
+            "SELECT {LINK_VIEW_COLUMNS} FROM link_view WHERE project_id = $1 AND status <> $2 \
+             ORDER BY link_id"
+        );
+        let rows: Vec<LinkViewRow> = on_db!(self, pool, _Db => {
+            sqlx::query_as(&sql)
+                .bind(project_id)
+                .bind(LinkStatus::Unlinked.as_str())
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(LinkViewRow::into_view).collect()
+    }
+
     /// The links of a project with a given status, by link id.
     pub async fn links_with_status(
         &self,

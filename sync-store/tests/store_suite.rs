@@ -549,6 +549,10 @@ async fn id_map_and_conflict_queue(kind: Kind) {
             .collect::<Vec<_>>(),
         vec!["A3"]
     );
+    let live = s.live_links("P").await.expect("live links");
+    assert!(live.iter().any(|v| v.link_id == "A3"));
+    assert!(live.iter().all(|v| v.status != LinkStatus::Unlinked));
+    assert!(live.windows(2).all(|w| w[0].link_id < w[1].link_id));
     resolve_all(s, "A3", 9_000).await;
     assert!(s.conflicts("P").await.expect("conflicts").is_empty());
     assert_ne!(

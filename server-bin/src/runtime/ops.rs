@@ -915,15 +915,6 @@ fn history_entry(r: &Recorded<LinkEvent>, summary: String) -> HistoryEntry {
     }
 }
 
-/// The statuses of links that still sync.
-const LIVE: [LinkStatus; 5] = [
-    LinkStatus::Synced,
-    LinkStatus::PendingPush,
-    LinkStatus::PendingPull,
-    LinkStatus::Conflict,
-    LinkStatus::Error,
-];
-
 impl Runtime {
     /// The link of a work item, or [`OpsError::NotFound`].
     async fn item_link(&self, work_item_id: &str) -> Result<LinkView, OpsError> {
@@ -1156,20 +1147,20 @@ impl Runtime {
         self.set_mapping(project_id, mapping.clone())?;
         let mut updated = 0;
         let mut failed = Vec::new();
-        for status in LIVE {
-            for l in self.store.links_with_status(project_id, status).await? {
-                let cmd = LinkCommand::ChangeMapping {
-                    cmd_id: self.ids.next_id("mapping"),
-                    mapping: mapping.clone(),
-                    actor: actor.to_string(),
-                    at: self.now(),
-                };
-                match self.run(&l.link_id, cmd, &user_meta(actor)).await {
-                    Ok(_) => updated += 1,
-                    Err(e) => {
-                        tracing::warn!(link = %l.link_id, error = %e, "cannot change the mapping of a link");
-                        failed.push(l.link_id.clone());
-                    }
+        // One query: a link whose status changes meanwhile (a dispatch landing) is listed once,
+        // not missed between two per-status queries.
+        for l in self.store.live_links(project_id).await? {
+            let cmd = LinkCommand::ChangeMapping {
+                cmd_id: self.ids.next_id("mapping"),
+                mapping: mapping.clone(),
+                actor: actor.to_string(),
+                at: self.now(),
+            };
+            match self.run(&l.link_id, cmd, &user_meta(actor)).await {
+                Ok(_) => updated += 1,
+                Err(e) => {
+                    tracing::warn!(link = %l.link_id, error = %e, "cannot change the mapping of a link");
+                    failed.push(l.link_id.clone());
                 }
             }
         }
@@ -1758,12 +1749,7 @@ impl Runtime {
     /// The live links of a project, by link id.
     pub async fn live_links(&self, project_id: &str) -> Result<Vec<LinkView>, OpsError> {
         self.project(project_id)?;
-        let mut out = Vec::new();
-        for status in LIVE {
-            out.extend(self.store.links_with_status(project_id, status).await?);
-        }
-        out.sort_by(|a, b| a.link_id.cmp(&b.link_id));
-        Ok(out)
+        Ok(self.store.live_links(project_id).await?)
     }
 
     /// Forces a full sync of several work items, or of every live link of a project (at

@@ -11,7 +11,7 @@ use jira_adapter::client::{SearchRequest, WebhookRegistration};
 use jira_adapter::error::{ErrorClass as JiraClass, JiraError};
 use jira_adapter::observe::{fields_to_read, observe_issue};
 use serde::Serialize;
-use sync_domain::link::{LinkCommand, LinkEvent, LinkStatus};
+use sync_domain::link::{LinkCommand, LinkEvent};
 use sync_domain::mapping::Side;
 use sync_domain::DomainError;
 use sync_store::{EventMetadata, LinkView, Source};
@@ -86,17 +86,7 @@ pub struct ReconcileReport {
 impl Runtime {
     /// The live links of a project.
     async fn links_to_reconcile(&self, project_id: &str) -> Result<Vec<LinkView>, RuntimeError> {
-        let mut v = Vec::new();
-        for status in [
-            LinkStatus::Synced,
-            LinkStatus::PendingPush,
-            LinkStatus::PendingPull,
-            LinkStatus::Conflict,
-            LinkStatus::Error,
-        ] {
-            v.extend(self.store.links_with_status(project_id, status).await?);
-        }
-        Ok(v)
+        Ok(self.store.live_links(project_id).await?)
     }
 
     /// A full reconciliation of a project: every issue of its Jira project is read (paged
