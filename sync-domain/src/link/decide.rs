@@ -637,7 +637,7 @@ impl Decider {
     }
 
     fn link_paused(&self) -> bool {
-        self.mapping().pause_link_on_conflict && !self.s.conflicts.is_empty()
+        super::evolve::link_paused(&self.s)
     }
 
     /// The observation rules of DESIGN.md §3 for one field.

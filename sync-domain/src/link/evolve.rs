@@ -513,6 +513,6 @@ fn mark_earlier_landed(f: &mut FieldState, intent_id: &str, at: Option<Millis>) 
 }
 
 /// Whether a conflict holds the whole link (the project pauses links on conflict).
-fn link_paused(s: &LinkState) -> bool {
+pub(super) fn link_paused(s: &LinkState) -> bool {
     s.mapping.as_ref().is_some_and(|m| m.pause_link_on_conflict) && !s.conflicts.is_empty()
 }
