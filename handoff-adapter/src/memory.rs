@@ -325,17 +325,19 @@ impl InMemoryHost {
         let fields = Self::canonical(st, fields)?;
         let now = (self.clock)();
         let current = st.items.get(id).ok_or_else(|| not_found_item(id))?;
-        // A write that changes nothing overwrites nobody: it succeeds without a new version,
-        // which also makes a repeated delivery of a write that already landed harmless.
-        if fields.iter().all(|(k, v)| current.item.field(k) == *v) {
-            return Ok(current.item.version);
-        }
+        // The expected version is checked first, even for a write that changes nothing: a
+        // success answers with the item's version, and the engine takes that version as read,
+        // so it must not name a version holding an edit the engine has not seen.
         if let Some(expected) = expected_version {
             if expected != current.item.version {
                 return Err(HostError::VersionConflict {
                     current: Some(current.item.version),
                 });
             }
+        }
+        // A write that changes nothing succeeds without a new version.
+        if fields.iter().all(|(k, v)| current.item.field(k) == *v) {
+            return Ok(current.item.version);
         }
         st.change_seq += 1;
         let seq = st.change_seq;

@@ -2833,3 +2833,112 @@ fn edits_on_both_sides_during_a_pause_are_weighed_even_when_one_side_came_back()
     assert_eq!(g.field("labels").base, set(&["b"]));
     assert!(!g.state.conflicts.values().any(|c| c.field == "labels"));
 }
+
+/// Seed 1820 of the simulation: a host answers a write that changes nothing with its current
+/// version. That version holds a person's edit the link has not read yet, so the link must
+/// not take it as seen; its notification is decided in full.
+#[test]
+fn a_host_version_past_our_write_is_not_taken_as_read() {
+    let mut g = synced();
+    g.when(j(
+        200,
+        &[("summary", t("B"))],
+        vec![change("summary", t("A"), t("B"))],
+    ));
+    let i = g.only_intent();
+    assert!(
+        matches!(
+            i.action,
+            IntentAction::UpdateHandoffFields {
+                expected_version: Some(1),
+                ..
+            }
+        ),
+        "{i:?}"
+    );
+    // Meanwhile a person set the title to B as well (version 2) and the size to 9 (version
+    // 3), whose notifications are late; our write changes nothing and is answered with 3.
+    g.apply(LinkCommand::DispatchStarted {
+        cmd_id: "s".into(),
+        intent_id: i.id.clone(),
+        at: 300,
+    });
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok".into(),
+        intent_id: i.id.clone(),
+        outcome: DispatchOutcome::HandoffUpdated { version: 3 },
+        at: 300,
+    });
+    let evs = g.when(h(
+        3,
+        400,
+        &[
+            ("title", t("B")),
+            ("description", Value::rich_text("D")),
+            ("labels", Value::option_set(["x"])),
+            ("status", Value::option("todo")),
+            ("notes", t("l1\nl2\nl3")),
+            ("sizeEstimate", Value::number(9.0).unwrap()),
+        ],
+    ));
+    assert!(!has(&evs, "observation_stale"), "{evs:#?}");
+    let i = g.only_intent();
+    match &i.action {
+        IntentAction::UpdateJiraFields { fields, .. } => {
+            assert_eq!(
+                fields.get("customfield_10002"),
+                Some(&Value::number(9.0).unwrap())
+            );
+            assert!(!fields.contains_key("summary"), "{fields:?}");
+        }
+        other => panic!("expected the size to go to Jira, got {other:?}"),
+    }
+}
+
+/// Simulation seeds 1095 and 1782: Jira's status change waits to go to Handoff (not tried
+/// yet) when a person in Handoff sets the same status. Their edit, not our echo (Handoff has
+/// no changelog, but an untried write has not landed). A Jira change made before that edit and
+/// seen only later was made without either person seeing the other's: the policy decides
+/// (manual here: a conflict), where it was carried over the later Handoff edit before.
+#[test]
+fn a_change_made_before_the_other_side_met_the_target_is_concurrent() {
+    let mut g = synced();
+    g.when(person_moves_status(300, "To Do", "In Progress"));
+    assert_eq!(g.field("status").pending_handoff.len(), 1);
+    let evs = g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    assert!(!has(&evs, "field_echoed"), "{:?}", types(&evs));
+    assert_eq!(g.field("status").handoff_changed_at, 500);
+    assert!(g.field("status").pending_handoff.is_empty());
+    let evs = g.when(person_moves_status(400, "In Progress", "To Do"));
+    assert_status_conflict(&g, &evs, "doing", "todo");
+
+    // The same Jira change made after the Handoff edit is carried over as usual.
+    let mut g = synced();
+    g.when(person_moves_status(300, "To Do", "In Progress"));
+    g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    let evs = g.when(person_moves_status(600, "In Progress", "To Do"));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("status").base, Value::option("todo"));
+}
+
+/// Simulation seed 1864: a person in Jira moves the status To Do → In Progress → Done; a
+/// person in Handoff then sets `doing`, seen first, so a transition to In Progress is queued.
+/// Jira's first hop meets that target (the write is moot), and its second, made before the
+/// Handoff edit, is concurrent with it: not carried over the later edit.
+#[test]
+fn a_change_made_before_the_edit_that_set_the_target_is_concurrent() {
+    let mut g = synced();
+    g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    g.when(person_moves_status(300, "To Do", "In Progress"));
+    assert!(g.field("status").pending_jira.is_empty());
+    let evs = g.when(person_moves_status(301, "In Progress", "Done"));
+    assert_status_conflict(&g, &evs, "doing", "done");
+
+    // Jira's changes made after the Handoff edit are carried over as usual.
+    let mut g = synced();
+    g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    g.when(person_moves_status(600, "To Do", "In Progress"));
+    let evs = g.when(person_moves_status(601, "In Progress", "Done"));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("status").base, Value::option("done"));
+}

@@ -50,7 +50,8 @@ async fn versions_grow_and_stale_writes_conflict() -> Result<(), HostError> {
     assert_eq!(now.map(|i| i.updated_at_ms), Some(2_000));
 
     // With the right version it lands; Null clears; a write that changes nothing keeps the
-    // version even when its expected version is stale.
+    // version, and with a stale expected version it is refused like any other write (its
+    // answer would name a version whose edits the engine has not read).
     let v = host
         .update_fields(
             &item.id,
@@ -69,9 +70,14 @@ async fn versions_grow_and_stale_writes_conflict() -> Result<(), HostError> {
         .await?;
     assert_eq!(v, 3);
     let v = host
-        .update_fields(&item.id, &fields([("title", Value::text("C  "))]), Some(1))
+        .update_fields(&item.id, &fields([("title", Value::text("C  "))]), Some(3))
         .await?;
     assert_eq!(v, 3);
+    assert!(matches!(
+        host.update_fields(&item.id, &fields([("title", Value::text("C"))]), Some(1))
+            .await,
+        Err(HostError::VersionConflict { current: Some(3) })
+    ));
     let v = host
         .update_fields(&item.id, &fields([("size", Value::Null)]), Some(3))
         .await?;

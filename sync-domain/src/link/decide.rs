@@ -657,11 +657,17 @@ impl Decider {
         let by_us = entry.as_ref().and_then(|e| e.by_us);
         // Echo: a write of ours, seen on the side it was written to. Never propagates back.
         // Not when the changelog says a person set the value before our write was even tried:
-        // that is a person's edit which happens to equal our write (the rules below).
+        // that is a person's edit which happens to equal our write (the rules below). Handoff
+        // has no changelog, but a write not tried yet has not landed there: the value is a
+        // person's (a write of ours that may have landed was started, or is withdrawn since).
+        let echo_possible = |p: &PendingWrite| match side {
+            Side::Jira => by_us != Some(false) || self.started(&p.intent_id),
+            Side::Handoff => self.started(&p.intent_id),
+        };
         if let Some(p) = f
             .pending(side)
             .iter()
-            .find(|p| p.value == v && (by_us != Some(false) || self.started(&p.intent_id)))
+            .find(|p| p.value == v && echo_possible(p))
         {
             let intent_id = p.intent_id.clone();
             self.emit(LinkEvent::FieldEchoed {
@@ -914,6 +920,22 @@ impl Decider {
                     ConflictKind::Concurrent,
                 );
             }
+            return;
+        }
+        // The other side met the target by a person's edit, made after this change: the two
+        // edits were made without either seeing the other, so the field's policy (or a
+        // person) decides, as for any concurrent edits. This change's time is its changelog
+        // entry's, or else the observation's (no earlier than the change itself).
+        let this_at = entry.as_ref().map_or(changed_at, |e| e.at);
+        if f.last(side) == &f.base && f.met_at(other).is_some_and(|met| this_at < met) {
+            self.conflict(
+                m,
+                f.base.clone(),
+                side,
+                v,
+                other_eff,
+                ConflictKind::Concurrent,
+            );
             return;
         }
         // Only this side changed: carry it over.

@@ -112,6 +112,12 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         } => {
             let paused = link_paused(s);
             let f = s.fields.entry(field.clone()).or_default();
+            if f.last(*side) != value && value == &f.base {
+                match side {
+                    Side::Handoff => f.handoff_met_at = Some(*changed_at),
+                    Side::Jira => f.jira_met_at = Some(*changed_at),
+                }
+            }
             set_last(f, *side, value.clone());
             if paused && f.conflict.is_none() {
                 match side {
@@ -161,6 +167,22 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
         | LinkEvent::FieldTargeted { field, value, .. } => {
             let paused = link_paused(s);
             let f = s.fields.entry(field.clone()).or_default();
+            if &f.base != value {
+                f.handoff_met_at = None;
+                f.jira_met_at = None;
+            }
+            // A target taken from a change seen on one side: that change's time.
+            match e {
+                LinkEvent::FieldTargeted {
+                    from: Some(Side::Handoff),
+                    ..
+                } => f.handoff_met_at = Some(f.handoff_changed_at),
+                LinkEvent::FieldTargeted {
+                    from: Some(Side::Jira),
+                    ..
+                } => f.jira_met_at = Some(f.jira_changed_at),
+                _ => {}
+            }
             f.base = value.clone();
             if !paused {
                 f.handoff_moved_in_pause = false;
@@ -206,6 +228,12 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             outcome,
             at,
         } => {
+            let expected_version = match s.intents.get(intent_id).map(|o| &o.intent.action) {
+                Some(IntentAction::UpdateHandoffFields {
+                    expected_version, ..
+                }) => *expected_version,
+                _ => None,
+            };
             if let Some(open) = s.intents.remove(intent_id) {
                 let side = open.intent.action.target();
                 let repeats = !matches!(open.state, IntentState::Open { attempts: 0, .. });
@@ -220,6 +248,12 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     let hops = was.map(|p| p.hops.clone()).unwrap_or_default();
                     confirm_pending(f, side, intent_id);
                     set_last(f, side, w.value.clone());
+                    // The other side's edit has reached this side: changes made here from now
+                    // on are made on top of it (and earlier ones are told by Jira's changelog).
+                    match side {
+                        Side::Handoff => f.jira_met_at = None,
+                        Side::Jira => f.handoff_met_at = None,
+                    }
                     if side == Side::Jira {
                         remember_unechoed(
                             f,
@@ -256,10 +290,18 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     s.handoff_version =
                         Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
                 }
-                DispatchOutcome::HandoffUpdated { version } => {
+                // Our write made at most one version on top of the one it expected. A host
+                // may answer a write that changes nothing with its current version whatever
+                // the expected one (docs/handoff-api.md); a version further on holds edits
+                // this link has not read, so it is not taken as seen: the notification or
+                // read of it is decided in full.
+                DispatchOutcome::HandoffUpdated { version }
+                    if expected_version.is_none_or(|e| *version <= e.saturating_add(1)) =>
+                {
                     s.handoff_version =
                         Some(s.handoff_version.map_or(*version, |x| x.max(*version)));
                 }
+                DispatchOutcome::HandoffUpdated { .. } => {}
                 DispatchOutcome::JiraUpdated { .. } | DispatchOutcome::CommentWritten { .. } => {}
             }
             s.last_synced_at = Some(*at);
@@ -355,6 +397,8 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             f.conflict = Some(conflict.id.clone());
             f.handoff_moved_in_pause = false;
             f.jira_moved_in_pause = false;
+            f.handoff_met_at = None;
+            f.jira_met_at = None;
             f.reported_lost.extend(conflict.lost.iter().cloned());
             s.conflicts.insert(conflict.id.clone(), conflict.clone());
         }

@@ -980,6 +980,16 @@ pub struct FieldState {
     /// The same for Jira.
     #[serde(default)]
     pub jira_moved_in_pause: bool,
+    /// When a change seen on Handoff set the target, or met it (a person there set the value
+    /// the target already held, so no write was needed), by Handoff's clock, as long as no
+    /// write of ours has carried it to Jira since. A Jira change made before then and seen
+    /// only later was made concurrently with that edit. Cleared when the target moves to
+    /// another value, a write of the field lands on Jira, or a conflict opens.
+    #[serde(default)]
+    pub handoff_met_at: Option<Millis>,
+    /// The same for Jira, by Jira's clock.
+    #[serde(default)]
+    pub jira_met_at: Option<Millis>,
 }
 
 /// A conditional write of ours to Handoff that may have landed (see
@@ -1050,6 +1060,14 @@ impl FieldState {
         match side {
             Side::Handoff => &self.handoff,
             Side::Jira => &self.jira,
+        }
+    }
+
+    /// When a change seen on `side` met the target (see [`FieldState::handoff_met_at`]).
+    pub fn met_at(&self, side: Side) -> Option<Millis> {
+        match side {
+            Side::Handoff => self.handoff_met_at,
+            Side::Jira => self.jira_met_at,
         }
     }
 
