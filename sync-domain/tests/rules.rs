@@ -2402,6 +2402,50 @@ fn a_value_set_back_after_a_late_landing_of_ours_and_overwritten_is_a_clobber() 
     );
 }
 
+/// Model seed 11 (MODEL_UNKNOWN_OUTCOMES=1, epic with `prefer_handoff`): a write of ours
+/// timed out and was withdrawn; a read without changelog shows its value (ours late, or a
+/// person's), taken as a Jira change at the read's version, and the policy settles it with a
+/// newer write of ours, which lands and is settled. The withdrawn write's late entry shows it
+/// overwrote a person's value we never saw: that value is kept in a conflict. The Jira change
+/// seen after the write landed set the write's own value: it is no person's edit on top of it.
+#[test]
+fn a_withdrawn_write_seen_by_a_read_and_settled_by_policy_still_reports_what_it_overwrote() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("epic", t("H1"))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // it landed at 250, over a person's "W" (240) we never saw
+    g.when(h(6, 260, &[("epic", t("H2"))]));
+    // A read without changelog shows H1: a concurrent change, settled for Handoff's H2.
+    let evs = g.when(j(300, &[("customfield_10004", t("H1"))], vec![]));
+    assert!(has(&evs, "conflict_resolved"), "{:?}", types(&evs));
+    let second = g.only_intent().id;
+    g.start(&second);
+    g.apply(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-second".into(),
+        intent_id: second,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 310,
+                changelog_id: 0,
+            }),
+        },
+        at: 310,
+    });
+    // Its webhook settles it.
+    g.when(j(
+        310,
+        &[("customfield_10004", t("H2"))],
+        vec![entry("customfield_10004", t("H1"), t("H2"), 310, true)],
+    ));
+    // The late webhook of the first write: W was overwritten.
+    let evs = g.when(j(
+        250,
+        &[("customfield_10004", t("H1"))],
+        vec![entry("customfield_10004", t("W"), t("H1"), 250, true)],
+    ));
+    assert!(opened_values(&evs).contains(&t("W")), "{evs:#?}");
+}
+
 /// Events stored before `JiraWriteEchoed` and `JiraWriteSettled` carried their landing time
 /// still load (same event version: the field defaults to unknown).
 #[test]

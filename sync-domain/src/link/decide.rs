@@ -1906,13 +1906,18 @@ impl Decider {
         // Jira's value as we know it was first seen at a version after our write landed: a
         // person edited Jira on top of our write, and that later edit on the same side
         // supersedes the overwritten one.
-        // (Not when that value is one of our writes: then it may be ours, taken as an edit.)
+        // (Not when that value is one of our writes: then it may be ours, taken as an edit.
+        // Nor when that change set this write's own value: Jira seen holding it, with no entry
+        // to tell ours late from a person's, is no edit on top of it; `jira` may hold a later
+        // write of ours since.)
         let ours_value = f
             .unechoed_jira
             .iter()
             .chain(f.pending_jira.iter())
             .any(|w| w.value == f.jira);
-        let edited_since = landed_at.is_some_and(|t| f.jira_changed_at > t) && !ours_value;
+        let own_value_seen = f.jira_changed_to.as_ref() == Some(&write.value);
+        let edited_since =
+            landed_at.is_some_and(|t| f.jira_changed_at > t) && !ours_value && !own_value_seen;
         if edited_since && f.jira != write.value && f.conflict.is_none() {
             return;
         }

@@ -136,7 +136,10 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
             }
             match side {
                 Side::Handoff => f.handoff_changed_at = *changed_at,
-                Side::Jira => f.jira_changed_at = *changed_at,
+                Side::Jira => {
+                    f.jira_changed_at = *changed_at;
+                    f.jira_changed_to = Some(value.clone());
+                }
             }
         }
         LinkEvent::FieldEchoed {

@@ -951,6 +951,10 @@ pub struct FieldState {
     pub handoff_changed_at: Millis,
     /// When Jira last changed it (by Jira's clock).
     pub jira_changed_at: Millis,
+    /// The value Jira's last change (at `jira_changed_at`) set: `jira` may hold a write of
+    /// ours since. `None` in states stored before it was kept.
+    #[serde(default)]
+    pub jira_changed_to: Option<Value>,
     /// Writes to Handoff not yet confirmed, oldest first.
     pub pending_handoff: Vec<PendingWrite>,
     /// Writes to Jira not yet confirmed, oldest first.
