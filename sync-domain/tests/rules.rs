@@ -2644,6 +2644,99 @@ fn of_two_writes_with_one_value_the_second_entry_still_tells_what_it_overwrote()
     assert!(opened_values(&evs).contains(&t("E10")), "{evs:#?}");
 }
 
+/// Every value a conflict on `field` held, in these events: opened with it, or joined later.
+fn held_in_conflicts(evs: &[LinkEvent], field: &str) -> Vec<Value> {
+    let mut ids = Vec::new();
+    let mut out = Vec::new();
+    for e in evs {
+        match e {
+            LinkEvent::ConflictOpened { conflict } if conflict.field == field => {
+                ids.push(conflict.id.clone());
+                out.extend(opened_values(std::slice::from_ref(e)));
+            }
+            LinkEvent::ConflictLostValue { conflict_id, value } if ids.contains(conflict_id) => {
+                out.push(value.clone());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Model fixed seed (MODEL_DC=1): a person sets the title to P in Jira; our write of Handoff's
+/// H lands after it (Data Center: no version in the answer), overwriting it. The webhook of
+/// another field, taken between the two, shows P: it cannot be ordered against our write and
+/// is taken as the newer edit, on its way to Handoff. A later one shows H, with no entry for
+/// it: our write landing over P, or a person setting H again, cannot be told, so it waits for
+/// the write's own entry. (Taken as a Jira change, it dropped P; a later write of ours then hid
+/// the clobber from the poll, and P was lost.)
+#[test]
+fn our_unversioned_write_seen_after_a_persons_value_waits_for_its_entry() {
+    let p1 = |at: i64, from: Value, to: &str| entry("priority", from, opt(to), at, false);
+    let mut g = synced();
+    let mut evs = Vec::new();
+    g.when(h(10, 200, &[("title", t("H"))]));
+    g.dispatch_all(); // lands at 250, over P set at 150 (that webhook is lost)
+    let values = |title: &str, prio: &str| [("summary", t(title)), ("priority", opt(prio))];
+    evs.extend(g.when(j(300, &values("P", "p1"), vec![p1(300, Value::Null, "p1")])));
+    assert_eq!(g.field("title").base, t("P"), "taken as the newer edit");
+    evs.extend(g.when(j(400, &values("H", "p2"), vec![p1(400, opt("p1"), "p2")])));
+    assert_eq!(g.field("title").base, t("P"), "H waits for its entry");
+    // A person in Handoff sets N before P arrives there: both sides changed.
+    evs.extend(g.when(h(11, 410, &[("title", t("N"))])));
+    // Dismissed: the later edit, N, goes to Jira; its own webhook settles it.
+    if let Some(c) = g.state.conflicts.values().find(|c| c.field == "title") {
+        let conflict_id = c.id.clone();
+        evs.extend(g.when(LinkCommand::ResolveConflict {
+            cmd_id: "res".into(),
+            conflict_id,
+            resolution: Resolution::Ignore,
+            actor: "reviewer".into(),
+            at: 420,
+        }));
+    }
+    g.dispatch_all();
+    let ours_n = entry("summary", t("H"), t("N"), 500, true);
+    evs.extend(g.when(j(500, &values("N", "p2"), vec![ours_n.clone()])));
+    // The poll reads the complete changelog from our write of H.
+    let log = vec![
+        entry("summary", t("A"), t("P"), 150, false),
+        entry("summary", t("P"), t("H"), 250, true),
+        p1(300, Value::Null, "p1"),
+        p1(400, opt("p1"), "p2"),
+        ours_n,
+    ];
+    evs.extend(g.when(poll(&g, 500, &values("N", "p2"), log)));
+    assert!(
+        held_in_conflicts(&evs, "title").contains(&t("P")),
+        "P is held in a conflict: {evs:#?}"
+    );
+
+    // A person setting H again (our write landed first, P was made on top of it): their edit
+    // stands once the poll shows it, and no conflict is opened.
+    let mut g = synced();
+    g.when(h(10, 200, &[("title", t("H"))]));
+    g.dispatch_all(); // lands at 120
+    g.when(j(300, &values("P", "p1"), vec![p1(300, Value::Null, "p1")]));
+    g.when(j(400, &values("H", "p2"), vec![p1(400, opt("p1"), "p2")]));
+    let log = vec![
+        entry("summary", t("A"), t("H"), 120, true),
+        entry("summary", t("H"), t("P"), 150, false),
+        p1(300, Value::Null, "p1"),
+        entry("summary", t("P"), t("H"), 350, false),
+        p1(400, opt("p1"), "p2"),
+    ];
+    let evs = g.when(poll(&g, 400, &values("H", "p2"), log));
+    assert!(held_in_conflicts(&evs, "title").is_empty(), "{evs:#?}");
+    assert_eq!(g.field("title").base, t("H"));
+    assert_eq!(g.field("title").jira, t("H"));
+    let to_handoff = g.open_intents().into_iter().find_map(|i| match i.action {
+        IntentAction::UpdateHandoffFields { fields, .. } => fields.get("title").cloned(),
+        _ => None,
+    });
+    assert_ne!(to_handoff, Some(t("P")), "P is no longer carried");
+}
+
 /// A synced link whose project pauses the whole link on a conflict.
 fn synced_pausing() -> Given {
     synced_pausing_with(|_| {})

@@ -262,6 +262,7 @@ impl Decider {
                 self.entries = self.entries_of(&observed);
                 let mut skip = self.detect_clobbers(&observed, false);
                 skip.extend(self.pre_write_snapshots(&observed));
+                skip.extend(self.unordered_landing_snapshots(&observed));
                 let values = self.jira_to_handoff_space(&observed.values);
                 self.observe_values(Side::Jira, &values, observed.version.updated_ms, &skip);
                 self.entries.clear();
@@ -1864,6 +1865,46 @@ impl Decider {
                     && (u.prior == v || f.reported_lost.contains(&v))
             });
             if before_our_write {
+                skip.insert(m.handoff_field.clone());
+            }
+        }
+        skip
+    }
+
+    /// Fields whose snapshot shows the value of our newest landed write, landed at a version we
+    /// never learned (Data Center) and whose changelog entry has not been seen, after Jira was
+    /// seen holding a value a person set that we took as newer than that write (it cannot be
+    /// ordered against it, see `report_clobber`). The snapshot cannot tell our write landing
+    /// after the person's value (overwriting it) from a person setting our value again: taken
+    /// as a person's edit, the first would lose their value silently. The value is set aside
+    /// until the write's own entry (its webhook, or the complete changelog of a poll, which
+    /// reads from the unsettled write) tells which: ours, and it tells what it overwrote; or a
+    /// person's, whose edit stands. (A write carried by the create of the issue landed before
+    /// any person's edit there: nothing to order.)
+    fn unordered_landing_snapshots(&self, o: &JiraObservation) -> BTreeSet<String> {
+        let mut skip = BTreeSet::new();
+        for m in self.mapping().fields {
+            let f = self.field(&m.handoff_field);
+            if o.changes.iter().any(|c| c.jira_field == m.jira_field) {
+                continue; // its entry tells who set the value
+            }
+            let Some(v) = o
+                .values
+                .get(&m.jira_field)
+                .and_then(|v| in_handoff_space(&m, v))
+            else {
+                continue;
+            };
+            let newest = f.unechoed_jira.iter().rev().find(|u| u.landed);
+            let unordered = newest.is_some_and(|u| {
+                !u.echoed
+                    && !u.by_create
+                    && u.landed_at.is_none()
+                    && u.value == v
+                    && f.jira != v
+                    && u.overtaken_by.iter().any(|(x, _)| x == &f.jira)
+            });
+            if unordered {
                 skip.insert(m.handoff_field.clone());
             }
         }

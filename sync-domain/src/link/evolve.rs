@@ -204,6 +204,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     echoed: false,
                     after,
                     landed_at: None,
+                    by_create: false,
                     later_landing: None,
                     echoed_at: None,
                     hops: Vec::new(),
@@ -244,6 +245,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                     DispatchOutcome::JiraUpdated { version } => version.map(|v| v.updated_ms),
                     _ => None,
                 };
+                let by_create = matches!(outcome, DispatchOutcome::JiraIssueCreated { .. });
                 for w in &open.intent.writes {
                     let f = s.fields.entry(w.field.clone()).or_default();
                     let was = f.pending(side).iter().find(|p| &p.intent_id == intent_id);
@@ -267,6 +269,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                 echoed: false,
                                 after,
                                 landed_at,
+                                by_create,
                                 later_landing: None,
                                 echoed_at: None,
                                 hops,
@@ -382,6 +385,7 @@ pub fn evolve(s: &mut LinkState, e: &LinkEvent) {
                                     echoed: false,
                                     after: was.after,
                                     landed_at: None,
+                                    by_create: false,
                                     later_landing: None,
                                     echoed_at: None,
                                     hops: was.hops.clone(),

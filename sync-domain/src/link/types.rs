@@ -1037,6 +1037,10 @@ pub struct PendingWrite {
     /// When the write landed, by Jira's clock (the version the edit returned), when known.
     #[serde(default)]
     pub landed_at: Option<Millis>,
+    /// Whether the write was carried by the create of the Jira issue: it landed when the issue
+    /// was made, before any edit a person made there.
+    #[serde(default)]
+    pub by_create: bool,
     /// When a later write of ours to the field was seen landing (its changelog entry), by
     /// Jira's clock: this write landed before then, so an edit made after it was not
     /// overwritten by this write.
