@@ -3079,3 +3079,31 @@ fn a_change_made_before_the_edit_that_set_the_target_is_concurrent() {
     assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
     assert_eq!(g.field("status").base, Value::option("done"));
 }
+
+/// Simulation seed 1782: Jira's status change waits to go to Handoff when a person there sets
+/// the same status (they meet). A read shows Jira at Done without its changelog entry, so the
+/// change is only known to come after the version seen before, which is older than the
+/// Handoff edit: it may have been made first, and is weighed as concurrent (the safe reading)
+/// rather than carried over that edit. Once a Jira version newer than the Handoff edit has
+/// been seen, a change after it is carried as usual.
+#[test]
+fn a_change_without_its_entry_that_may_precede_the_other_sides_edit_is_concurrent() {
+    let done = |at| j(at, &[("status", Value::option("Done"))], vec![]);
+    let mut g = synced();
+    g.when(person_moves_status(300, "To Do", "In Progress"));
+    g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    let evs = g.when(done(600));
+    assert_status_conflict(&g, &evs, "doing", "done");
+
+    let mut g = synced();
+    g.when(person_moves_status(300, "To Do", "In Progress"));
+    g.when(h(5, 500, &[("status", Value::option("doing"))]));
+    g.when(j(
+        550,
+        &[("summary", t("B"))],
+        vec![change("summary", t("A"), t("B"))],
+    ));
+    let evs = g.when(done(600));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("status").base, Value::option("done"));
+}

@@ -365,7 +365,13 @@ pub async fn check_all(w: &World, f: &Facts<'_>) -> Found {
             .map(|c| c.body)
             .collect();
         for c in f.comments.iter().filter(|c| c.link == t.link) {
-            let count = |bodies: &[String]| bodies.iter().filter(|b| b.contains(&c.token)).count();
+            // The token as a whole word: `note-j-2` is not in `note-j-21` (seed 2977).
+            let names = |b: &String| {
+                b.match_indices(c.token.as_str()).any(|(i, t)| {
+                    !b[i + t.len()..].starts_with(|ch: char| ch.is_ascii_alphanumeric())
+                })
+            };
+            let count = |bodies: &[String]| bodies.iter().filter(|b| names(b)).count();
             let (own, other) = match c.side {
                 Side::Handoff => (count(&host_bodies), count(&jira_bodies)),
                 Side::Jira => (count(&jira_bodies), count(&host_bodies)),

@@ -23,6 +23,7 @@ pub fn decide(state: &LinkState, cmd: LinkCommand) -> Result<Vec<LinkEvent>, Dom
         batch: BTreeMap::new(),
         entries: BTreeMap::new(),
         ours_seen: BTreeMap::new(),
+        jira_known_at: None,
     };
     d.run(cmd)?;
     Ok(d.events)
@@ -42,6 +43,9 @@ struct Decider {
     /// Values that the changelog of the observation being taken showed a write of ours
     /// setting, per (Handoff field, value): the intent.
     ours_seen: BTreeMap<(String, Value), String>,
+    /// The Jira version (its time) the link knew before the observation being taken: a
+    /// change the observation shows without its changelog entry was made after it.
+    jira_known_at: Option<Millis>,
 }
 
 /// One changelog entry of the Jira observation being taken, in Handoff space.
@@ -258,6 +262,7 @@ impl Decider {
                     self.flush();
                     return Ok(());
                 }
+                self.jira_known_at = self.s.jira_version.map(|v| v.updated_ms);
                 self.observed_jira(&observed, delivery_id);
                 self.entries = self.entries_of(&observed);
                 let mut skip = self.detect_clobbers(&observed, false);
@@ -923,11 +928,17 @@ impl Decider {
             }
             return;
         }
-        // The other side met the target by a person's edit, made after this change: the two
+        // The other side set or met the target by an edit made after this change: the two
         // edits were made without either seeing the other, so the field's policy (or a
         // person) decides, as for any concurrent edits. This change's time is its changelog
-        // entry's, or else the observation's (no earlier than the change itself).
-        let this_at = entry.as_ref().map_or(changed_at, |e| e.at);
+        // entry's; without one, a Jira change is only known to come after the version seen
+        // before (so it may precede the other side's edit: taken as concurrent, the safe
+        // reading), a Handoff change no later than the item's change time.
+        let this_at = match (&entry, side) {
+            (Some(e), _) => e.at,
+            (None, Side::Jira) => self.jira_known_at.unwrap_or(changed_at),
+            (None, Side::Handoff) => changed_at,
+        };
         if f.last(side) == &f.base && f.met_at(other).is_some_and(|met| this_at < met) {
             self.conflict(
                 m,
