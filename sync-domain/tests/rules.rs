@@ -3107,3 +3107,48 @@ fn a_change_without_its_entry_that_may_precede_the_other_sides_edit_is_concurren
     assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
     assert_eq!(g.field("status").base, Value::option("done"));
 }
+
+/// Model seed 27 (default mode): a write of ours known (by the version its edit returned) to
+/// have landed once, before the newest Jira version seen when a later write was decided, is
+/// not what Jira held just before that later write landed. When the later write's entry shows
+/// that value as its `from`, a person set it again in between (their webhook not seen yet), and
+/// our write overwrote it.
+#[test]
+fn a_value_of_an_earlier_write_of_ours_replaced_by_a_later_one_is_a_persons_edit() {
+    let mut g = synced();
+    let (x, xa, xb) = (set(&["x"]), set(&["x", "a"]), set(&["x", "b"]));
+    let lands = |g: &mut Given, cmd: &str, at: i64, values: &[(&str, Value)]| {
+        let id = g.only_intent().id;
+        g.start(&id);
+        g.apply(LinkCommand::DispatchSucceeded {
+            cmd_id: cmd.into(),
+            intent_id: id,
+            outcome: DispatchOutcome::JiraUpdated {
+                version: Some(JiraVersion {
+                    updated_ms: at,
+                    changelog_id: 0,
+                }),
+            },
+            at,
+        });
+        // The issue the edit returns.
+        g.apply(j(at, values, vec![]));
+    };
+    // Handoff adds a, then takes it back: two writes of ours land (their webhooks late).
+    g.when(h(10, 200, &[("labels", xa.clone())]));
+    lands(&mut g, "ok-xa", 110, &[("labels", xa.clone())]);
+    g.when(h(11, 210, &[("labels", x.clone())]));
+    lands(&mut g, "ok-x", 120, &[("labels", x.clone())]);
+    // A person adds a in Jira at 125 (webhook late); Handoff adds b, written over it at 130.
+    g.when(h(12, 220, &[("labels", xb.clone())]));
+    lands(&mut g, "ok-xb", 130, &[("labels", xb.clone())]);
+    // Our write's webhook: it replaced [x, a], which our first write set before 120, when
+    // Jira was seen holding [x]; so a person set it again since.
+    let evs = g.when(j(
+        130,
+        &[("labels", xb.clone())],
+        vec![entry("labels", xa.clone(), xb.clone(), 130, true)],
+    ));
+    assert!(held_in_conflicts(&evs, "labels").contains(&xa), "{evs:#?}");
+    assert_eq!(g.field("labels").base, set(&["x", "a", "b"]));
+}

@@ -1549,6 +1549,21 @@ impl Decider {
                                 && !(o.landed && !o.repeats && k2 < k)
                         })
                 };
+                // Whether `fr`, what Jira held just before `w` landed, may be a value of ours:
+                // not when every write of ours with that value is known (by the version its edit
+                // returned) to have landed once, at or before the newest version seen when `w`
+                // was decided. Jira was seen after that landing, holding `w`'s prior, so `fr`
+                // was set again since, by a person (model seed 27).
+                let ours_since = |w: &PendingWrite, fr: &Value| {
+                    f.unechoed_jira.iter().any(|o| {
+                        &o.value == fr
+                            && !(o.landed
+                                && !o.repeats
+                                && o.landed_at
+                                    .zip(w.after)
+                                    .is_some_and(|(t, a)| t <= a.updated_ms))
+                    })
+                };
                 // A write cannot have landed at or before the newest version seen when it was
                 // decided: an older entry setting the same value is another write's (an earlier
                 // one of ours already settled, or a person's).
@@ -1603,7 +1618,7 @@ impl Decider {
                         });
                     }
                     self.withdraw_if_confirmed(&p.intent_id);
-                    let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
+                    let ours = |v: &Value| ours_since(&p, v);
                     let set_just_before = |fr: &Value| previous_to.as_ref() == Some(fr);
                     if let Some(lost) = from.clone().filter(|fr| {
                         !wait
@@ -1637,7 +1652,7 @@ impl Decider {
                         // Ours late, or a person's with the same value: the snapshot rules
                         // decide (see `observe_field`). If ours, what it replaced was lost;
                         // keeping that value in a conflict costs nothing if it was not.
-                        let ours = |v: &Value| f.unechoed_jira.iter().any(|w| &w.value == v);
+                        let ours = |v: &Value| ours_since(&u, v);
                         if let Some(lost) =
                             from.filter(|fr| fr != &u.prior && fr != &u.value && !ours(fr))
                         {
@@ -1666,10 +1681,9 @@ impl Decider {
                         continue; // see `hop_from` above
                     }
                     // What our write replaced is a value of ours only if a write of ours is
-                    // known to have landed with it, or the entry that set it is not a person's.
-                    let ours = |v: &Value| {
-                        !person_set_just_before(v) && f.unechoed_jira.iter().any(|w| &w.value == v)
-                    };
+                    // known to have landed with it, or the entry that set it is not a person's,
+                    // and that write may have landed since `u` was decided (`ours_since`).
+                    let ours = |v: &Value| !person_set_just_before(v) && ours_since(&u, v);
                     // Replaced a value that only a withdrawn write of unknown outcome had:
                     // ours late, or a person's. The write is kept (echoed) until a complete
                     // changelog shows who set that value (see `person_set_just_before`).
