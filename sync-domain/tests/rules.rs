@@ -1775,6 +1775,110 @@ fn a_persons_status_change_overwritten_by_our_hops_is_kept() {
     assert!(g.conflict_values("status").contains(&opt("doing")));
 }
 
+/// Simulation seed 1385: our transition to Done makes its first hop (To Do → In Progress) and
+/// fails (rate limit); a person moves the issue back, In Progress → To Do; our retry's hops
+/// take it To Do → In Progress → Done. Our hop after the person's change has `from: To Do`,
+/// the value we last saw (an A-B-A): the person's To Do, set while our transition was under
+/// way and overwritten by its retry, is kept in a conflict: whether the person's webhook comes
+/// late (stale) or is lost, the poll's complete changelog shows both entries. A hop of a newer
+/// transition, decided once the person's status was seen, overwrote nothing unseen.
+#[test]
+fn a_persons_status_set_during_our_transition_and_overwritten_by_its_retry_is_kept() {
+    let rate_limited = || ErrorClass::Retryable {
+        retry_after_ms: Some(3_000),
+    };
+    let ours_1 = entry("status", opt("To Do"), opt("In Progress"), 300, true);
+    let persons = entry("status", opt("In Progress"), opt("To Do"), 400, false);
+    let ours_2 = entry("status", opt("To Do"), opt("In Progress"), 500, true);
+    let ours_3 = entry("status", opt("In Progress"), opt("Done"), 600, true);
+    for persons_webhook_lost in [false, true] {
+        let (mut g, id) = transition_under_way();
+        let mut evs = Vec::new();
+        // The first hop lands, then the transition fails.
+        evs.extend(g.when(j(
+            300,
+            &[("status", opt("In Progress"))],
+            vec![ours_1.clone()],
+        )));
+        evs.extend(g.apply(failed(&id, rate_limited(), 1)));
+        // The retry's first hop lands over the person's To Do (400), then it fails again; a
+        // read (the issue an edit of another field returned) shows In Progress.
+        g.start(&id);
+        evs.extend(g.apply(failed(&id, rate_limited(), 2)));
+        evs.extend(g.when(j(500, &[("status", opt("In Progress"))], vec![])));
+        if !persons_webhook_lost {
+            // The person's webhook, late (stale).
+            evs.extend(g.when(j(400, &[("status", opt("To Do"))], vec![persons.clone()])));
+        }
+        // The next retry reaches Done.
+        g.start(&id);
+        evs.extend(g.when(LinkCommand::DispatchSucceeded {
+            cmd_id: "ok-done".into(),
+            intent_id: id.clone(),
+            outcome: DispatchOutcome::JiraUpdated {
+                version: Some(JiraVersion {
+                    updated_ms: 600,
+                    changelog_id: 0,
+                }),
+            },
+            at: 600,
+        }));
+        evs.extend(g.when(j(600, &[("status", opt("Done"))], vec![])));
+        // The poll reads the complete changelog.
+        let log = vec![
+            ours_1.clone(),
+            persons.clone(),
+            ours_2.clone(),
+            ours_3.clone(),
+        ];
+        evs.extend(g.when(poll(&g, 600, &[("status", opt("Done"))], log)));
+        let held = held_in_conflicts(&evs, "status");
+        assert!(
+            held.contains(&opt("todo")) && held.contains(&opt("done")),
+            "webhook lost: {persons_webhook_lost}; the person's To Do is kept: {evs:#?}"
+        );
+        // Manual: it waits for a person.
+        assert_eq!(status(&g.state), LinkStatus::Conflict);
+    }
+
+    // The person's webhook comes in time: a conflict (seed 493), resolved for Handoff's done;
+    // the new transition's first hop moves on from the person's To Do, which was seen.
+    let (mut g, id) = transition_under_way();
+    g.when(j(
+        300,
+        &[("status", opt("In Progress"))],
+        vec![ours_1.clone()],
+    ));
+    g.apply(failed(&id, rate_limited(), 1));
+    let evs = g.when(j(400, &[("status", opt("To Do"))], vec![persons.clone()]));
+    assert_status_conflict(&g, &evs, "done", "todo");
+    let conflict_id = g.state.conflicts.keys().next().cloned().unwrap();
+    g.when(LinkCommand::ResolveConflict {
+        cmd_id: "res".into(),
+        conflict_id,
+        resolution: Resolution::UseHandoff,
+        actor: "reviewer".into(),
+        at: 450,
+    });
+    let again = g.only_intent().id;
+    g.start(&again);
+    g.when(LinkCommand::DispatchSucceeded {
+        cmd_id: "ok-again".into(),
+        intent_id: again,
+        outcome: DispatchOutcome::JiraUpdated {
+            version: Some(JiraVersion {
+                updated_ms: 600,
+                changelog_id: 0,
+            }),
+        },
+        at: 600,
+    });
+    let log = vec![ours_1, persons, ours_2, ours_3];
+    let evs = g.when(poll(&g, 600, &[("status", opt("Done"))], log));
+    assert!(!has(&evs, "conflict_opened"), "{evs:#?}");
+    assert_eq!(status(&g.state), LinkStatus::Synced);
+}
+
 fn set(labels: &[&str]) -> Value {
     Value::option_set(labels.iter().copied())
 }

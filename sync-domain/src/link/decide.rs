@@ -1739,6 +1739,9 @@ impl Decider {
                     }) {
                         self.report_clobber(m, lost, &u, Some(entry_at));
                     }
+                } else if let Some((w, lost)) = self.hop_over_a_persons_status(m, o, i) {
+                    // A hop of our transition overwrote a person's status (see the function).
+                    self.report_clobber(m, lost, &w, Some(entry_at));
                 } else if let Some(u) = f
                     .unechoed_jira
                     .iter()
@@ -1855,6 +1858,56 @@ impl Decider {
             })
             .map(|(field, _, _)| field)
             .collect()
+    }
+
+    /// Entry `i` of `o` is a hop of our status transition under way (an entry by our account
+    /// setting another status than the transition's) and its `from` is the status a person's
+    /// entry just before it in the same changelog set, after the transition was decided: the
+    /// person moved the issue while our transition was under way (say, between a failed
+    /// attempt and its retry), and this hop moved it on over their change. That status was
+    /// overwritten, even when it is the one the transition expected Jira to hold (the person
+    /// set back the status we last saw after our first hop moved it: an A-B-A the `from` of
+    /// our hop alone does not show). Returns the transition's write and the lost status.
+    fn hop_over_a_persons_status(
+        &self,
+        m: &FieldMapping,
+        o: &JiraObservation,
+        i: usize,
+    ) -> Option<(PendingWrite, Value)> {
+        let c = &o.changes[i];
+        if !m.is_jira_status() || c.by_us != Some(true) {
+            return None;
+        }
+        let conv = |v: &Option<Value>| v.as_ref().and_then(|v| in_handoff_space(m, v));
+        let (from, to) = (conv(&c.from)?, conv(&c.to)?);
+        let at = |c: &FieldChange| c.at.unwrap_or(o.version.updated_ms);
+        let hop_at = at(c);
+        let persons = o.changes[..i]
+            .iter()
+            .rev()
+            .find(|c2| c2.jira_field == c.jira_field)
+            .filter(|p| p.by_us == Some(false) && conv(&p.to).as_ref() == Some(&from))?;
+        let person_at = at(persons);
+        // The transition this entry is a hop of: the newest write of ours to the field that was
+        // started and had not landed (its final entry, or a later write of ours) before the hop
+        // (writes to a side run in order). Setting another status than this hop: not its final
+        // entry. Decided before the person's change: one decided after it was seen knew it.
+        let not_done_before = |t: Option<Millis>| t.is_none_or(|t| hop_at <= t);
+        let f = self.field(&m.handoff_field);
+        let w = f
+            .pending_jira
+            .iter()
+            .rev()
+            .filter(|p| self.started(&p.intent_id))
+            .chain(f.unechoed_jira.iter().rev().filter(|u| {
+                not_done_before(u.landed_at)
+                    && not_done_before(u.echoed_at)
+                    && not_done_before(u.later_landing)
+            }))
+            .next()?;
+        let overwritten =
+            w.value != to && w.value != from && w.after.is_none_or(|a| person_at > a.updated_ms);
+        overwritten.then(|| (w.clone(), from))
     }
 
     /// Fields whose value in a webhook's issue snapshot predates a write of ours: the snapshot
