@@ -837,6 +837,25 @@ async fn stats_and_sync_log(kind: Kind) {
     assert!(old.attempts_by_outcome.is_empty());
 }
 
+/// The global log from the start, read again until `ready` holds (bounded, 10 s). On
+/// PostgreSQL transaction ids are cluster-wide: a transaction of another test running on the
+/// same cluster holds reads back until it ends (seen once in CI: an empty read right after an
+/// append).
+async fn log_when(
+    s: &sync_store::Store,
+    ready: impl Fn(&[sync_store::Recorded<sync_store::AnyEvent>]) -> bool,
+) -> Vec<sync_store::Recorded<sync_store::AnyEvent>> {
+    let mut all = Vec::new();
+    for _ in 0..200 {
+        all = s.events_after(Cursor::default(), 100).await.expect("read");
+        if ready(&all) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    all
+}
+
 async fn project_mapping_history(kind: Kind) {
     let Some(h) = open(kind, "project", StoreConfig::default()).await else {
         return;
@@ -862,7 +881,7 @@ async fn project_mapping_history(kind: Kind) {
     assert_eq!(p.revisions.len(), 1);
     assert_eq!(p.mapping(), Some(&mapping()));
     // project events are in the global log too
-    let all = s.events_after(Cursor::default(), 100).await.expect("log");
+    let all = log_when(s, |all| !all.is_empty()).await;
     assert!(matches!(all.as_slice(), [r] if matches!(r.event, sync_store::AnyEvent::Project(_))));
 }
 
@@ -952,16 +971,7 @@ async fn postgres_cursor_waits_for_a_late_committer() {
         "nothing is safe to read while an older transaction runs"
     );
     tx.commit().await.expect("commit late");
-    // Transaction ids are cluster-wide: a transaction of another test running on the same
-    // cluster also holds reads back until it ends, so the read waits for it (bounded).
-    let mut all = Vec::new();
-    for _ in 0..200 {
-        all = s.events_after(Cursor::default(), 100).await.expect("read");
-        if all.iter().any(|r| r.aggregate_id == "early") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let all = log_when(s, |all| all.iter().any(|r| r.aggregate_id == "early")).await;
     assert_eq!(all.first().map(|r| r.aggregate_id.as_str()), Some("late"));
     assert!(all.iter().skip(1).all(|r| r.aggregate_id == "early"));
     assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));
