@@ -1400,6 +1400,23 @@ impl Given {
         ));
     }
 
+    /// A Jira edit of ours that succeeds; its answer gives the issue's new version (Cloud's
+    /// `returnIssue`) when `updated` is set.
+    fn land(&mut self, intent_id: &str, updated: Option<i64>) -> Vec<LinkEvent> {
+        self.start(intent_id);
+        self.apply(LinkCommand::DispatchSucceeded {
+            cmd_id: format!("ok{}", self.n),
+            intent_id: intent_id.into(),
+            outcome: DispatchOutcome::JiraUpdated {
+                version: updated.map(|updated_ms| JiraVersion {
+                    updated_ms,
+                    changelog_id: 0,
+                }),
+            },
+            at: 1_000,
+        })
+    }
+
     fn conflict_values(&self, field: &str) -> Vec<Value> {
         self.state
             .conflicts
@@ -1499,6 +1516,141 @@ fn an_edit_made_on_top_of_our_unconfirmed_write_is_a_later_edit() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Model seed 1027 (MODEL_UNKNOWN_OUTCOMES=1, union labels): our write of labels times out
+/// (it landed), a Handoff edit of another field replaces it by a new write carrying the same
+/// labels, not tried yet; the poll's changelog shows our landing, then a person taking the
+/// label out again. Jira's snapshot equals what we saw before our write, but the person's
+/// edit was made on top of it: carried to Handoff, and the untried write is withdrawn.
+#[test]
+fn an_edit_on_top_of_our_landed_write_replaced_by_an_untried_one_is_carried() {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[("labels", set(&["x", "a"])), ("title", t("H1"))],
+    ));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // landed at 210
+    g.when(h(
+        6,
+        215,
+        &[("labels", set(&["x", "a"])), ("title", t("H2"))],
+    ));
+    assert!(g.open_intents().iter().all(|i| i.id != id), "replaced");
+    let evs = g.when(poll(
+        &g,
+        230,
+        &[("labels", set(&["x"])), ("summary", t("H1"))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, true),
+            entry("summary", t("A"), t("H1"), 210, true),
+            entry("labels", set(&["x", "a"]), set(&["x"]), 220, false),
+        ],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("labels").base, set(&["x"]));
+    assert_eq!(handoff_labels_written(&g), Some(set(&["x"])));
+    assert!(
+        g.open_intents().iter().all(|i| match &i.action {
+            IntentAction::UpdateJiraFields { fields, .. } => !fields.contains_key("labels"),
+            _ => true,
+        }),
+        "no write of the old labels to Jira: {:#?}",
+        g.open_intents()
+    );
+}
+
+/// Model seed 1049 (MODEL_UNKNOWN_OUTCOMES=1): our write of labels and title times out (it
+/// landed); a person takes the label out again; a webhook for another field shows the title
+/// echoed and the labels as we last saw them, so the labels are written again, over the
+/// person's removal. The poll's complete changelog shows the person's entry just before that
+/// write's: their edit was overwritten and is kept in a conflict.
+#[test]
+fn a_persons_set_back_overwritten_by_a_repeat_of_our_write_is_found_in_the_changelog() {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[("labels", set(&["x", "a"])), ("title", t("H1"))],
+    ));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // landed at 210; the person removes "a" at 250
+    g.when(j(
+        260,
+        &[
+            ("labels", set(&["x"])),
+            ("summary", t("H1")),
+            ("epic", t("E")),
+        ],
+        vec![entry("customfield_10004", Value::Null, t("E"), 260, false)],
+    ));
+    let again = g
+        .open_intents()
+        .into_iter()
+        .find(|i| matches!(&i.action, IntentAction::UpdateJiraFields { fields, .. } if fields.contains_key("labels")))
+        .expect("the labels are written again")
+        .id;
+    g.land(&again, Some(300));
+    let ours_again = entry("labels", set(&["x"]), set(&["x", "a"]), 300, true);
+    g.when(j(
+        300,
+        &[("labels", set(&["x", "a"])), ("summary", t("H1"))],
+        vec![ours_again.clone()],
+    ));
+    let evs = g.when(poll(
+        &g,
+        310,
+        &[
+            ("labels", set(&["x", "a"])),
+            ("summary", t("H1")),
+            ("epic", t("E")),
+        ],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, true),
+            entry("summary", t("A"), t("H1"), 210, true),
+            entry("labels", set(&["x", "a"]), set(&["x"]), 250, false),
+            entry("customfield_10004", Value::Null, t("E"), 260, false),
+            ours_again,
+        ],
+    ));
+    assert!(
+        opened_values(&evs).contains(&set(&["x"])),
+        "the person's removal is kept: {:?}",
+        types(&evs)
+    );
+}
+
+/// Model seed 1038 (MODEL_UNKNOWN_OUTCOMES=1): writes decided before any version of the new
+/// issue was read. A timed-out write lands, a person takes a label out again, and a newer
+/// write lands over that; the person's webhook comes after the newer write's answer. The edit
+/// was made after the newer write was decided (nothing was seen then) and before it landed:
+/// overwritten, kept in a conflict.
+#[test]
+fn an_edit_overwritten_by_a_write_decided_before_any_read_is_a_clobber() {
+    let mut g = Given::new(vec![create_cmd(&[
+        ("title", t("A")),
+        ("labels", set(&["x"])),
+    ])]);
+    g.dispatch_all(); // the create; no read of the issue yet
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // landed at 210
+    g.when(h(6, 215, &[("labels", set(&["x", "a", "b"]))]));
+    let second = g.only_intent().id;
+    g.land(&second, Some(230));
+    g.when(j(230, &[("labels", set(&["x", "a", "b"]))], vec![]));
+    let evs = g.when(j(
+        220,
+        &[("labels", set(&["x"]))],
+        vec![entry("labels", set(&["x", "a"]), set(&["x"]), 220, false)],
+    ));
+    assert!(
+        opened_values(&evs).contains(&set(&["x"])),
+        "the person's removal is kept: {:?}",
+        types(&evs)
+    );
 }
 
 /// Simulation seed 883: a person's multi-hop transition in Jira (To Do → In Progress →

@@ -871,12 +871,18 @@ impl Decider {
             // write had landed): a later edit, carried over like any other. Only a write a
             // dispatcher started can have landed: a person's multi-hop transition passing
             // through our target before our write was even tried is not made on top of it.
+            // Or the write that landed was an earlier one of ours with the same value, seen
+            // landing in this changelog just before the edit (the pending one re-carries it).
             let on_target = entry
                 .as_ref()
                 .is_some_and(|e| e.by_us != Some(true) && e.from.as_ref() == Some(&f.base))
-                && f.pending(side)
+                && (f
+                    .pending(side)
                     .iter()
-                    .any(|p| p.value == f.base && self.started(&p.intent_id));
+                    .any(|p| p.value == f.base && self.started(&p.intent_id))
+                    || self
+                        .ours_seen
+                        .contains_key(&(name.to_string(), f.base.clone())));
             if on_target {
                 self.supersede_field(name, side);
             } else {
@@ -1043,13 +1049,27 @@ impl Decider {
                     && self.s.intents.get(&p.intent_id).is_some_and(|o| o.started)
             })
             .map(|p| p.intent_id.clone());
-        let Some(intent_id) = pending.or_else(|| {
-            f.unechoed_jira
-                .iter()
-                .rev()
-                .find(|u| &u.value == from && after_decided(u))
-                .map(|u| u.intent_id.clone())
-        }) else {
+        // A write of ours whose entry, just before this one in the same changelog, set that
+        // value: it landed and was settled by this observation (withdrawn before, say by a
+        // newer write carrying the same value), and the person edited on top of it.
+        let settled_just_before = || {
+            self.entries
+                .get(name)
+                .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
+                .filter(|p| p.by_us == Some(true) && p.to.as_ref() == Some(from))
+                .and_then(|_| self.ours_seen.get(&(name.to_string(), from.clone())))
+                .cloned()
+        };
+        let Some(intent_id) = pending
+            .or_else(|| {
+                f.unechoed_jira
+                    .iter()
+                    .rev()
+                    .find(|u| &u.value == from && after_decided(u))
+                    .map(|u| u.intent_id.clone())
+            })
+            .or_else(settled_just_before)
+        else {
             return f;
         };
         self.emit(LinkEvent::FieldEchoed {
@@ -1511,6 +1531,22 @@ impl Decider {
                                     == Some(fr)
                         })
                 };
+                // The same, and made after `w` was decided: an edit `w` could not know of,
+                // even when it set back the value `w` expected Jira to hold.
+                let person_set_since = |fr: &Value, w: &PendingWrite| {
+                    o.changes[..i]
+                        .iter()
+                        .rev()
+                        .find(|c2| c2.jira_field == c.jira_field)
+                        .is_some_and(|c2| {
+                            c2.by_us == Some(false)
+                                && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
+                                    == Some(fr)
+                                && w.after.is_none_or(|a| {
+                                    c2.at.unwrap_or(o.version.updated_ms) > a.updated_ms
+                                })
+                        })
+                };
                 let last_to_same = |v: &Value| {
                     o.changes.iter().rposition(|c2| {
                         c2.jira_field == c.jira_field
@@ -1653,9 +1689,10 @@ impl Decider {
                         // decide (see `observe_field`). If ours, what it replaced was lost;
                         // keeping that value in a conflict costs nothing if it was not.
                         let ours = |v: &Value| ours_since(&u, v);
-                        if let Some(lost) =
-                            from.filter(|fr| fr != &u.prior && fr != &u.value && !ours(fr))
-                        {
+                        if let Some(lost) = from.filter(|fr| {
+                            fr != &u.value
+                                && ((fr != &u.prior && !ours(fr)) || person_set_since(fr, &u))
+                        }) {
                             self.report_clobber(m, lost, &u, Some(entry_at));
                         }
                         if c.by_us == Some(true) {
@@ -1779,9 +1816,11 @@ impl Decider {
                         // before it landed (both known by version): unseen when it was decided,
                         // and overwritten by it, even when made on a state we never saw (say, a
                         // late landing of a withdrawn write of ours, set back by a person).
+                        // A write decided before any version was seen (`after` unset) was
+                        // decided before every edit.
                         let unseen_before = |u: &PendingWrite| {
                             u.landed_at.is_some_and(|t| change_at < t)
-                                && u.after.is_some_and(|a| change_at > a.updated_ms)
+                                && u.after.is_none_or(|a| change_at > a.updated_ms)
                         };
                         // A status change of unknown author while our transition is on
                         // record may be one of its hops.
