@@ -1562,6 +1562,40 @@ fn an_edit_on_top_of_our_landed_write_replaced_by_an_untried_one_is_carried() {
     );
 }
 
+/// Model seed 1096 (MODEL_UNKNOWN_OUTCOMES=1): as above, with two edits of a person one on
+/// the other after our landing (the last back to what we saw before our write): both were
+/// made on top of our write, and the last is carried.
+#[test]
+fn a_run_of_edits_on_top_of_our_landed_write_is_carried() {
+    let mut g = synced();
+    g.when(h(
+        5,
+        200,
+        &[("labels", set(&["x", "a"])), ("title", t("H1"))],
+    ));
+    let id = g.only_intent().id;
+    g.timeout(&id, 1); // landed at 210
+    g.when(h(
+        6,
+        215,
+        &[("labels", set(&["x", "a"])), ("title", t("H2"))],
+    ));
+    let evs = g.when(poll(
+        &g,
+        230,
+        &[("labels", set(&["x"])), ("summary", t("H1"))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, true),
+            entry("summary", t("A"), t("H1"), 210, true),
+            entry("labels", set(&["x", "a"]), set(&["a"]), 220, false),
+            entry("labels", set(&["a"]), set(&["x"]), 225, false),
+        ],
+    ));
+    assert!(!has(&evs, "conflict_opened"), "{:?}", types(&evs));
+    assert_eq!(g.field("labels").base, set(&["x"]));
+    assert_eq!(handoff_labels_written(&g), Some(set(&["x"])));
+}
+
 /// Model seed 1049 (MODEL_UNKNOWN_OUTCOMES=1): our write of labels and title times out (it
 /// landed); a person takes the label out again; a webhook for another field shows the title
 /// echoed and the labels as we last saw them, so the labels are written again, over the

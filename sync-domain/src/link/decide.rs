@@ -872,17 +872,21 @@ impl Decider {
             // dispatcher started can have landed: a person's multi-hop transition passing
             // through our target before our write was even tried is not made on top of it.
             // Or the write that landed was an earlier one of ours with the same value, seen
-            // landing in this changelog just before the edit (the pending one re-carries it).
-            let on_target = entry
-                .as_ref()
-                .is_some_and(|e| e.by_us != Some(true) && e.from.as_ref() == Some(&f.base))
-                && (f
-                    .pending(side)
-                    .iter()
-                    .any(|p| p.value == f.base && self.started(&p.intent_id))
-                    || self
-                        .ours_seen
-                        .contains_key(&(name.to_string(), f.base.clone())));
+            // landing in this changelog just before the edit (the pending one re-carries it),
+            // or just before a run of people's edits ending in this one.
+            let on_target = entry.as_ref().is_some_and(|e| {
+                e.by_us != Some(true)
+                    && (e.from.as_ref() == Some(&f.base)
+                        || self
+                            .persons_edits_on_ours(name)
+                            .is_some_and(|(v, _)| v == f.base))
+            }) && (f
+                .pending(side)
+                .iter()
+                .any(|p| p.value == f.base && self.started(&p.intent_id))
+                || self
+                    .ours_seen
+                    .contains_key(&(name.to_string(), f.base.clone())));
             if on_target {
                 self.supersede_field(name, side);
             } else {
@@ -1023,9 +1027,20 @@ impl Decider {
     /// write is confirmed, so the edit is taken as made on top of it. Returns the field's
     /// state after that.
     fn landed_before(&mut self, name: &str, e: &Entry, f: FieldState) -> FieldState {
-        let Some(from) = e.from.as_ref().filter(|fr| *fr != &f.jira) else {
-            return f;
+        // The edit, or a run of people's edits each made on the one before and ending in it,
+        // was made on the value an entry of ours just before them set: that write landed.
+        // (A run that ends on that value again is read like any person's edit.)
+        let on_ours = self
+            .persons_edits_on_ours(name)
+            .filter(|(v, _)| e.to.as_ref() != Some(v));
+        let (from, landed_by) = match (&on_ours, &e.from) {
+            (Some((v, at)), _) => (v.clone(), *at),
+            (None, Some(v)) => (v.clone(), e.at),
+            (None, None) => return f,
         };
+        if from == f.jira {
+            return f;
+        }
         // The entry before it in the same changelog, a person's, set that value: Jira held
         // the person's value then, not necessarily our write (one landing on the same value
         // makes no entry). Nothing is known about our write.
@@ -1033,30 +1048,28 @@ impl Decider {
             .entries
             .get(name)
             .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
-            .is_some_and(|p| p.by_us == Some(false) && p.to.as_ref() == Some(from));
-        if person_set_from {
+            .is_some_and(|p| p.by_us == Some(false) && p.to.as_ref() == Some(&from));
+        if on_ours.is_none() && person_set_from {
             return f;
         }
         // A write cannot have landed before it was decided: an edit older than the newest
         // version seen then was made on a value someone else set.
-        let after_decided = |w: &PendingWrite| w.after.is_none_or(|a| e.at > a.updated_ms);
+        let after_decided = |w: &PendingWrite| w.after.is_none_or(|a| landed_by > a.updated_ms);
         let pending = f
             .pending_jira
             .iter()
             .find(|p| {
-                &p.value == from
+                p.value == from
                     && after_decided(p)
                     && self.s.intents.get(&p.intent_id).is_some_and(|o| o.started)
             })
             .map(|p| p.intent_id.clone());
-        // A write of ours whose entry, just before this one in the same changelog, set that
-        // value: it landed and was settled by this observation (withdrawn before, say by a
-        // newer write carrying the same value), and the person edited on top of it.
+        // A write of ours whose entry, just before the people's in the same changelog, set
+        // that value: it landed and was settled by this observation (withdrawn before, say
+        // by a newer write carrying the same value), and people edited on top of it.
         let settled_just_before = || {
-            self.entries
-                .get(name)
-                .and_then(|es| es.len().checked_sub(2).map(|i| &es[i]))
-                .filter(|p| p.by_us == Some(true) && p.to.as_ref() == Some(from))
+            on_ours
+                .as_ref()
                 .and_then(|_| self.ours_seen.get(&(name.to_string(), from.clone())))
                 .cloned()
         };
@@ -1065,7 +1078,7 @@ impl Decider {
                 f.unechoed_jira
                     .iter()
                     .rev()
-                    .find(|u| &u.value == from && after_decided(u))
+                    .find(|u| u.value == from && after_decided(u))
                     .map(|u| u.intent_id.clone())
             })
             .or_else(settled_just_before)
@@ -1075,11 +1088,32 @@ impl Decider {
         self.emit(LinkEvent::FieldEchoed {
             side: Side::Jira,
             field: name.to_string(),
-            value: from.clone(),
+            value: from,
             intent_id: intent_id.clone(),
         });
         self.withdraw_if_confirmed(&intent_id);
         self.field(name)
+    }
+
+    /// When the last entries of `field` in the observation being taken are people's, each
+    /// made on the value the one before set, and the entry before them is ours: the value
+    /// our entry set (on which the people edited) and when it landed.
+    fn persons_edits_on_ours(&self, field: &str) -> Option<(Value, Millis)> {
+        let es = self.entries.get(field)?;
+        let k = es.iter().rposition(|e| e.by_us != Some(false))?;
+        let ours = es.get(k).filter(|e| e.by_us == Some(true))?;
+        let run = &es[k + 1..];
+        if run.is_empty() {
+            return None;
+        }
+        let mut held = ours.to.as_ref()?;
+        for e in run {
+            if e.from.as_ref() != Some(held) {
+                return None;
+            }
+            held = e.to.as_ref()?;
+        }
+        Some((ours.to.clone()?, ours.at))
     }
 
     fn target(&mut self, field: &str, value: Value, from: Option<Side>) {
