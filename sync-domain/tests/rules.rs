@@ -1596,6 +1596,51 @@ fn a_run_of_edits_on_top_of_our_landed_write_is_carried() {
     assert_eq!(handoff_labels_written(&g), Some(set(&["x"])));
 }
 
+/// Model seed 1134 (MODEL_UNKNOWN_OUTCOMES=1): a write of ours tried twice (it may land
+/// again) set labels [x, a]; later a person sets [x, a] again (webhook lost) and our next write
+/// lands over it. That write's entry shows `from` [x, a]: the retried write landing late, or a
+/// person's edit. The write is kept until the poll's complete changelog shows the person's
+/// entry just before it: a clobber, kept in a conflict.
+#[test]
+fn a_value_a_retried_write_of_ours_may_land_again_is_checked_against_the_complete_changelog() {
+    let mut g = synced();
+    let labels = |v: &[&str]| [("labels", set(v))];
+    g.when(h(5, 200, &labels(&["x", "a"])));
+    let a = g.only_intent().id;
+    g.timeout(&a, 1); // landed at 210; its attempt is retried
+    let ours_a = entry("labels", set(&["x"]), set(&["x", "a"]), 210, true);
+    g.when(j(210, &labels(&["x", "a"]), vec![ours_a.clone()]));
+    g.when(h(6, 220, &labels(&["x", "a", "b"])));
+    let c = g.only_intent().id;
+    g.land(&c, Some(230));
+    let ours_c = entry("labels", set(&["x", "a"]), set(&["x", "a", "b"]), 230, true);
+    g.when(j(230, &labels(&["x", "a", "b"]), vec![ours_c.clone()]));
+    // A person takes b out again at 250 (webhook lost); Handoff moves on to [b].
+    g.when(h(7, 260, &labels(&["b"])));
+    let d = g.only_intent().id;
+    g.land(&d, Some(300));
+    let ours_d = entry("labels", set(&["x", "a"]), set(&["b"]), 300, true);
+    let mut evs = g.when(j(300, &labels(&["b"]), vec![ours_d.clone()]));
+    let persons = entry(
+        "labels",
+        set(&["x", "a", "b"]),
+        set(&["x", "a"]),
+        250,
+        false,
+    );
+    evs.extend(g.when(poll(
+        &g,
+        300,
+        &labels(&["b"]),
+        vec![ours_a, ours_c, persons, ours_d],
+    )));
+    assert!(
+        opened_values(&evs).contains(&set(&["x", "a"])),
+        "the person's [x, a] is kept: {:?}",
+        types(&evs)
+    );
+}
+
 /// Model seed 1049 (MODEL_UNKNOWN_OUTCOMES=1): our write of labels and title times out (it
 /// landed); a person takes the label out again; a webhook for another field shows the title
 /// echoed and the labels as we last saw them, so the labels are written again, over the

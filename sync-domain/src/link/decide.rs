@@ -1755,9 +1755,10 @@ impl Decider {
                     // known to have landed with it, or the entry that set it is not a person's,
                     // and that write may have landed since `u` was decided (`ours_since`).
                     let ours = |v: &Value| !person_set_just_before(v) && ours_since(&u, v);
-                    // Replaced a value that only a withdrawn write of unknown outcome had:
-                    // ours late, or a person's. The write is kept (echoed) until a complete
-                    // changelog shows who set that value (see `person_set_just_before`).
+                    // Replaced a value that only a withdrawn write of unknown outcome, or one
+                    // tried more than once that may land again, had: ours late, or a person's.
+                    // The write is kept (echoed) until a complete changelog shows who set that
+                    // value (see `person_set_just_before`).
                     let unsure = from.as_ref().is_some_and(|fr| {
                         ours(fr)
                             && fr != &u.prior
@@ -1766,7 +1767,7 @@ impl Decider {
                             && f.unechoed_jira
                                 .iter()
                                 .filter(|w| &w.value == fr)
-                                .all(|w| !w.landed)
+                                .all(|w| !w.landed || (w.repeats && w.intent_id != u.intent_id))
                     });
                     // Seen late (a newer version was observed first) and landed at a version
                     // we never learned (Data Center): that newer snapshot may have been set
