@@ -2388,6 +2388,71 @@ fn an_edit_taken_as_newer_but_overwritten_by_our_write_conflicts_with_our_value(
     assert_eq!(g.field("notes").jira, merged);
 }
 
+/// Model seed 1042 (MODEL_DC=1): a reviewer's merge is written to both sides; the Jira write
+/// lands without a returned version (Data Center), over a person's Jira edit made after the
+/// merge was decided. That edit's webhook (made on a value we never saw) comes after our
+/// answer: it cannot be ordered against our write and is taken as the newer edit, and the
+/// merge's Handoff write is withdrawn for it. A Handoff edit made before the merge then opens
+/// a conflict with it. When our write's entry shows it replaced the person's value, Jira holds
+/// the merge: it is Jira's side of the open conflict (the overwritten value is kept in
+/// `lost`), or the merge is in no record.
+#[test]
+fn a_write_seen_overwriting_the_jira_side_of_an_open_conflict_becomes_that_side() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("title", t("H"))]));
+    g.when(j(300, &[("summary", t("J"))], vec![]));
+    let conflict_id = g
+        .state
+        .conflicts
+        .keys()
+        .next()
+        .cloned()
+        .expect("a conflict");
+    let merge = t("M");
+    g.when(LinkCommand::ResolveConflict {
+        cmd_id: "res".into(),
+        conflict_id,
+        resolution: Resolution::Merge(merge.clone()),
+        actor: "reviewer".into(),
+        at: 400,
+    });
+    let to_jira = g
+        .open_intents()
+        .into_iter()
+        .find(|i| matches!(i.action, IntentAction::UpdateJiraFields { .. }))
+        .expect("the merge is written to Jira")
+        .id;
+    // Lands at 450, over P a person set at 420 (from Q, set at 410).
+    g.land(&to_jira, None);
+    // The person's second webhook (the first is lost), after our answer: made on a value we
+    // never saw, it cannot be ordered against our write and is taken as the newer edit.
+    g.when(j(
+        420,
+        &[("summary", t("P"))],
+        vec![entry("summary", t("Q"), t("P"), 420, false)],
+    ));
+    assert_eq!(g.field("title").base, t("P"), "taken as the newer edit");
+    // A Handoff edit made before the merge, seen now: both sides changed.
+    g.when(h(6, 390, &[("title", t("N"))]));
+    assert_eq!(g.state.conflicts.len(), 1, "{:#?}", g.state.conflicts);
+    // Our write's own webhook: it replaced P.
+    let evs = g.when(j(
+        450,
+        &[("summary", merge.clone())],
+        vec![entry("summary", t("P"), merge.clone(), 450, true)],
+    ));
+    assert!(has(&evs, "conflict_lost_value"), "{:?}", types(&evs));
+    let c = g
+        .state
+        .conflicts
+        .values()
+        .find(|c| c.field == "title")
+        .expect("the conflict is still open");
+    assert_eq!(c.handoff, t("N"));
+    assert_eq!(c.jira, merge, "Jira holds the merge");
+    assert!(c.lost.contains(&t("P")), "P is kept: {c:?}");
+}
+
 // ---- retry of given-up writes -------------------------------------------------------------
 
 fn retry(cmd_id: &str) -> LinkCommand {

@@ -2118,7 +2118,8 @@ impl Decider {
         // target moved to it and Handoff is (being) brought to it, in place of the value our
         // write carries. That value is the other side of the conflict, or it would be lost.
         let target_was_lost = f.jira == lost && !edited_since && f.base == lost;
-        if f.jira == lost && !edited_since {
+        let echoed = f.jira == lost && !edited_since;
+        if echoed {
             // We had taken the overwritten value as Jira's current one; Jira holds our write.
             self.emit(LinkEvent::FieldEchoed {
                 side: Side::Jira,
@@ -2129,6 +2130,16 @@ impl Decider {
         }
         let f = self.field(&m.handoff_field);
         if let Some(cid) = f.conflict.clone() {
+            if echoed && write.value != lost {
+                // The open conflict stood for Jira with the overwritten value; Jira holds our
+                // write, and the value it carried (say, a resolution whose Handoff write that
+                // value withdrew) is Jira's side now, or it would be in no record.
+                self.emit(LinkEvent::ConflictUpdated {
+                    conflict_id: cid.clone(),
+                    side: Side::Jira,
+                    value: write.value.clone(),
+                });
+            }
             self.emit(LinkEvent::ConflictLostValue {
                 conflict_id: cid,
                 value: lost,
