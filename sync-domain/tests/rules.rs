@@ -1732,6 +1732,60 @@ fn an_edit_overwritten_by_a_write_decided_before_any_read_is_a_clobber() {
     );
 }
 
+/// Model seed 1060 (MODEL_DC=1): our write of priority p4 lands with no version returned (Data
+/// Center); a write of a newer Handoff value p9 fails (a 503: it may have landed). A webhook
+/// for another field, older than our landing, shows a person's p6 without its entry: taken as
+/// the newer edit, it wins over p9 and Handoff is brought to it. The poll's complete changelog
+/// shows the person went on to p8 and our p4 replaced that: Jira holds p4, not p6. The conflict
+/// stands between Handoff's value and the overwritten p8 (`prefer_jira` picks it), and both
+/// sides are written; before, the link took Jira to hold p6 and wrote nothing.
+#[test]
+fn a_value_read_before_our_unversioned_write_replaced_a_later_edit_is_not_what_jira_holds() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("priority", opt("p4"))]));
+    let ours = g.only_intent().id;
+    g.land(&ours, None); // landed at 300, over the person's p8
+    g.when(h(6, 210, &[("priority", opt("p9"))]));
+    let newer = g.only_intent().id;
+    g.timeout(&newer, 1);
+    g.when(j(
+        255,
+        &[("priority", opt("p6")), ("customfield_10004", t("E"))],
+        vec![entry("customfield_10004", Value::Null, t("E"), 255, false)],
+    ));
+    let f = g.field("priority");
+    assert_eq!(f.base, opt("p6"), "p6 taken as the newer edit: {f:#?}");
+    g.dispatch_all(); // Handoff is brought to p6 (and the epic)
+    let evs = g.when(poll(
+        &g,
+        310,
+        &[("priority", opt("p4")), ("customfield_10004", t("E"))],
+        vec![
+            entry("priority", Value::Null, opt("p6"), 250, false),
+            entry("customfield_10004", Value::Null, t("E"), 255, false),
+            entry("priority", opt("p6"), opt("p8"), 260, false),
+            entry("priority", opt("p8"), opt("p4"), 300, true),
+        ],
+    ));
+    assert!(
+        opened_values(&evs).contains(&opt("p8")),
+        "the overwritten p8 is kept: {:?}",
+        types(&evs)
+    );
+    let f = g.field("priority");
+    assert_eq!(f.jira, opt("p4"), "Jira holds our write: {f:#?}");
+    assert_eq!(f.base, opt("p8"), "prefer_jira keeps p8: {f:#?}");
+    let writes: Vec<Value> = g
+        .open_intents()
+        .iter()
+        .filter_map(|i| match &i.action {
+            IntentAction::UpdateJiraFields { fields, .. } => fields.get("priority").cloned(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes, vec![opt("p8")], "{:#?}", g.open_intents());
+}
+
 /// Simulation seed 883: a person's multi-hop transition in Jira (To Do → In Progress →
 /// Done) whose webhooks arrive after a Handoff edit to `doing` queued our transition. The
 /// last hop's `from` is our target, but our transition was never tried: the hop was not

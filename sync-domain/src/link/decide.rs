@@ -1809,6 +1809,36 @@ impl Decider {
                             || (u.repeats && overtaken(fr))
                             || (set_just_before && !ours(fr))
                     }) {
+                        // Jira holds this write now: its entry is the field's last in this
+                        // observation, newer than any seen, whose snapshot shows its value. A
+                        // value we had taken as Jira's current one (read at an older version,
+                        // without its entry) other than the one the write replaced was set
+                        // before that one, and replaced too: no edit on top of our write. Jira's
+                        // side of the conflict is the overwritten value (model seed 1060). A
+                        // loss reported before is not reported again: the snapshot is then taken
+                        // as any other (a value of ours is brought back to the target).
+                        let holds_ours = !stale
+                            && !o.changes[i + 1..]
+                                .iter()
+                                .any(|c2| c2.jira_field == c.jira_field)
+                            && o.values
+                                .get(&c.jira_field)
+                                .and_then(|x| in_handoff_space(m, x))
+                                .as_ref()
+                                == Some(&u.value);
+                        let now = self.field(&m.handoff_field);
+                        if holds_ours
+                            && now.jira != u.value
+                            && now.jira != lost
+                            && !now.reported_lost.contains(&lost)
+                        {
+                            self.emit(LinkEvent::FieldEchoed {
+                                side: Side::Jira,
+                                field: m.handoff_field.clone(),
+                                value: u.value.clone(),
+                                intent_id: u.intent_id.clone(),
+                            });
+                        }
                         self.report_clobber(m, lost, &u, Some(entry_at));
                     }
                 } else if let Some((w, lost)) = self.hop_over_a_persons_status(m, o, i) {
