@@ -901,6 +901,14 @@ fn summarize(e: &LinkEvent) -> Option<String> {
     })
 }
 
+/// History entries with their recorded time, oldest first (then by link and sequence).
+fn oldest_first(mut entries: Vec<(Millis, HistoryEntry)>) -> Vec<HistoryEntry> {
+    entries.sort_by(|(at_a, a), (at_b, b)| {
+        (at_a, &a.link_id, a.sequence).cmp(&(at_b, &b.link_id, b.sequence))
+    });
+    entries.into_iter().map(|(_, e)| e).collect()
+}
+
 fn history_entry(r: &Recorded<LinkEvent>, summary: String) -> HistoryEntry {
     HistoryEntry {
         at: iso_time(r.recorded_at),
@@ -1001,22 +1009,22 @@ impl Runtime {
         if links.is_empty() {
             return Err(not_found("work_item", work_item_id));
         }
+        // Ordered by the recorded time itself: its RFC 3339 text drops trailing zeros of the
+        // fraction ("…:05.1Z", "…:05.12Z", "…:05Z"), so it does not sort as text.
         let mut out = Vec::new();
         for l in &links {
             for r in self.store.history(&l.link_id).await? {
                 match summarize(&r.event) {
-                    Some(s) => out.push(history_entry(&r, s)),
-                    None if all => {
-                        out.push(history_entry(&r, r.event.event_type().replace('_', " ")))
-                    }
+                    Some(s) => out.push((r.recorded_at, history_entry(&r, s))),
+                    None if all => out.push((
+                        r.recorded_at,
+                        history_entry(&r, r.event.event_type().replace('_', " ")),
+                    )),
                     None => {}
                 }
             }
         }
-        out.sort_by(|a, b| {
-            (a.at.as_str(), &a.link_id, a.sequence).cmp(&(b.at.as_str(), &b.link_id, b.sequence))
-        });
-        Ok(out)
+        Ok(oldest_first(out))
     }
 
     /// A project's open conflicts, oldest first.
@@ -1890,5 +1898,42 @@ impl Runtime {
     pub async fn store_ready(&self) -> Result<(), OpsError> {
         self.store.link_view("readyz-probe").await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(at: Millis, sequence: u64) -> (Millis, HistoryEntry) {
+        (
+            at,
+            HistoryEntry {
+                at: iso_time(at),
+                link_id: "L".into(),
+                sequence,
+                event: "field_changed".into(),
+                summary: String::new(),
+                source: "jira".into(),
+                actor: None,
+                delivery_id: None,
+                correlation_id: None,
+            },
+        )
+    }
+
+    /// The RFC 3339 text of a time drops trailing zeros of its fraction, so it does not sort
+    /// as text: `…:05.1Z` comes after `…:05.12Z`, and `…:05Z` after both.
+    #[test]
+    fn history_is_ordered_by_time_not_by_its_text() {
+        let base = 1_764_000_005_000;
+        let ordered = oldest_first(vec![
+            entry(base + 120, 3),
+            entry(base, 1),
+            entry(base + 100, 2),
+        ]);
+        let seqs: Vec<u64> = ordered.iter().map(|e| e.sequence).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert!(ordered[0].at > ordered[1].at, "{:?}", ordered[0].at);
     }
 }
