@@ -1,5 +1,5 @@
-//! The deterministic simulation: a fixed set of seeds (or `SIM_SEEDS=N`, `SIM_SEED=S`),
-//! each a whole run of the engine under faults, checked against every invariant.
+//! The deterministic simulation: a fixed set of seeds (or `SIM_SEEDS=N`, `SIM_SEEDS=A-B`,
+//! `SIM_SEED=S`), each a whole run of the engine under faults, checked against every invariant.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,7 +66,14 @@ fn report_failure(o: &RunOutcome) -> String {
 fn simulation() {
     let seeds: Vec<u64> = match (std::env::var("SIM_SEED"), std::env::var("SIM_SEEDS")) {
         (Ok(s), _) => vec![s.trim().parse().expect("SIM_SEED is a number")],
-        (_, Ok(n)) => (1..=n.trim().parse::<u64>().expect("SIM_SEEDS is a number")).collect(),
+        // `SIM_SEEDS=N` runs seeds 1 to N, `SIM_SEEDS=A-B` seeds A to B.
+        (_, Ok(n)) => {
+            let num = |x: &str| x.trim().parse::<u64>().expect("SIM_SEEDS is N or A-B");
+            match n.split_once('-') {
+                Some((a, b)) => (num(a)..=num(b)).collect(),
+                None => (1..=num(&n)).collect(),
+            }
+        }
         _ => (1..=DEFAULT_SEEDS).collect(),
     };
     let started = std::time::Instant::now();
