@@ -1524,11 +1524,12 @@ impl Decider {
                 // ours; when its author is unknown, the write waits (unsettled) for the
                 // person's own entry or a complete changelog to tell.
                 let is_status = m.is_jira_status();
-                let prev_by_us = o.changes[..i]
+                // The entry just before this one for the field, in this same observation.
+                let prev = o.changes[..i]
                     .iter()
                     .rev()
-                    .find(|c2| c2.jira_field == c.jira_field)
-                    .and_then(|c2| c2.by_us);
+                    .find(|c2| c2.jira_field == c.jira_field);
+                let prev_by_us = prev.and_then(|c2| c2.by_us);
                 let hop_from = |w: &PendingWrite, fr: &Value| {
                     is_status && (w.hops.contains(fr) || prev_by_us == Some(true))
                 };
@@ -1545,40 +1546,27 @@ impl Decider {
                 // write's; earlier ones were people setting the same value (converged).
                 // The entry just before this one for the field, in this same observation: when it
                 // set this entry's `from`, that value was a person's if it is not ours.
-                let previous_to = o.changes[..i]
-                    .iter()
-                    .rev()
-                    .find(|c2| c2.jira_field == c.jira_field)
+                let previous_to = prev
                     .filter(|c2| c2.by_us != Some(true))
                     .and_then(|c2| c2.to.as_ref())
                     .and_then(|x| in_handoff_space(m, x));
                 // The same, when that entry names a person: the value was theirs, even if one
                 // of our writes (withdrawn, of unknown outcome) had the same value.
                 let person_set_just_before = |fr: &Value| {
-                    o.changes[..i]
-                        .iter()
-                        .rev()
-                        .find(|c2| c2.jira_field == c.jira_field)
-                        .is_some_and(|c2| {
-                            c2.by_us == Some(false)
-                                && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
-                                    == Some(fr)
-                        })
+                    prev.is_some_and(|c2| {
+                        c2.by_us == Some(false)
+                            && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
+                                == Some(fr)
+                    })
                 };
                 // The same, and made after `w` was decided: an edit `w` could not know of,
                 // even when it set back the value `w` expected Jira to hold.
                 let person_set_since = |fr: &Value, w: &PendingWrite| {
-                    o.changes[..i]
-                        .iter()
-                        .rev()
-                        .find(|c2| c2.jira_field == c.jira_field)
-                        .is_some_and(|c2| {
-                            c2.by_us == Some(false)
-                                && c2.to.as_ref().and_then(|x| in_handoff_space(m, x)).as_ref()
-                                    == Some(fr)
-                                && w.after.is_none_or(|a| {
-                                    c2.at.unwrap_or(o.version.updated_ms) > a.updated_ms
-                                })
+                    person_set_just_before(fr)
+                        && prev.is_some_and(|c2| {
+                            w.after.is_none_or(|a| {
+                                c2.at.unwrap_or(o.version.updated_ms) > a.updated_ms
+                            })
                         })
                 };
                 let last_to_same = |v: &Value| {
