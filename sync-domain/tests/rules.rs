@@ -1623,6 +1623,57 @@ fn a_value_a_retried_write_of_ours_may_land_again_is_checked_against_the_complet
     );
 }
 
+/// Model seed 1272 (MODEL_UNKNOWN_OUTCOMES=1): a write of labels is replaced by a conflict on
+/// another field it carried and queued again; meanwhile the poll showed our earlier write of
+/// the labels landed. Queued again, the write overwrites what Jira holds now, so that is its
+/// prior: a person setting the older value back before it lands is seen overwritten.
+#[test]
+fn a_write_queued_again_takes_what_the_side_holds_now_as_its_prior() {
+    let mut g = synced();
+    g.when(h(5, 200, &[("labels", set(&["x", "a"]))]));
+    let first = g.only_intent().id;
+    g.timeout(&first, 1); // landed at 210
+    g.when(h(
+        6,
+        220,
+        &[("labels", set(&["x", "a", "b"])), ("title", t("H"))],
+    ));
+    g.when(poll(
+        &g,
+        230,
+        &[("labels", set(&["x", "a"])), ("summary", t("P"))],
+        vec![
+            entry("labels", set(&["x"]), set(&["x", "a"]), 210, true),
+            entry("summary", t("A"), t("P"), 225, false),
+        ],
+    ));
+    let again = g
+        .open_intents()
+        .into_iter()
+        .find(|i| i.writes.iter().any(|w| w.field == "labels"))
+        .expect("the labels are written again");
+    let prior = again.writes.iter().find(|w| w.field == "labels").unwrap();
+    assert_eq!(prior.prior, set(&["x", "a"]), "{again:#?}");
+    // A person takes "a" out again at 250 (webhook lost); our write lands over it.
+    g.land(&again.id, Some(300));
+    let evs = g.when(j(
+        300,
+        &[("labels", set(&["x", "a", "b"]))],
+        vec![entry(
+            "labels",
+            set(&["x"]),
+            set(&["x", "a", "b"]),
+            300,
+            true,
+        )],
+    ));
+    assert!(
+        opened_values(&evs).contains(&set(&["x"])),
+        "the person's removal is kept: {:?}",
+        types(&evs)
+    );
+}
+
 /// Model seed 1049 (MODEL_UNKNOWN_OUTCOMES=1): our write of labels and title times out (it
 /// landed); a person takes the label out again; a webhook for another field shows the title
 /// echoed and the labels as we last saw them, so the labels are written again, over the

@@ -745,12 +745,20 @@ impl Decider {
                 // a write of the target is on its way.
                 let f = self.field(name);
                 let queued = self.batch.values().flatten().any(|w| w.field == name);
-                if f.pending(Side::Jira).is_empty()
+                let writable = f.base != v && m.direction.writes(Side::Jira) && !self.link_paused();
+                let pending = f.pending(Side::Jira);
+                if pending.is_empty() && !queued && writable {
+                    self.queue(Side::Jira, name, f.base.clone(), v);
+                } else if writable
                     && !queued
-                    && f.base != v
-                    && m.direction.writes(Side::Jira)
-                    && !self.link_paused()
+                    && pending
+                        .iter()
+                        .all(|p| !self.started(&p.intent_id) && p.value == f.base && p.prior != v)
                 {
+                    // That write, not tried yet, was decided believing Jira held an older
+                    // value: queued again with this one as its prior, so a person setting the
+                    // older value back before it lands is seen overwritten (model seed 1272).
+                    self.supersede_field(name, Side::Jira);
                     self.queue(Side::Jira, name, f.base.clone(), v);
                 }
                 return;
