@@ -1616,11 +1616,7 @@ fn a_value_a_retried_write_of_ours_may_land_again_is_checked_against_the_complet
         &labels(&["b"]),
         vec![ours_a, ours_c, persons, ours_d],
     )));
-    assert!(
-        opened_values(&evs).contains(&set(&["x", "a"])),
-        "the person's [x, a] is kept: {:?}",
-        types(&evs)
-    );
+    assert_kept_in_a_conflict(&evs, &set(&["x", "a"]));
 }
 
 /// Model seed 1272 (MODEL_UNKNOWN_OUTCOMES=1): a write of labels is replaced by a conflict on
@@ -1647,11 +1643,7 @@ fn a_write_queued_again_takes_what_the_side_holds_now_as_its_prior() {
             entry("summary", t("A"), t("P"), 225, false),
         ],
     ));
-    let again = g
-        .open_intents()
-        .into_iter()
-        .find(|i| i.writes.iter().any(|w| w.field == "labels"))
-        .expect("the labels are written again");
+    let again = jira_write_of(&g, "labels");
     let prior = again.writes.iter().find(|w| w.field == "labels").unwrap();
     assert_eq!(prior.prior, set(&["x", "a"]), "{again:#?}");
     // A person takes "a" out again at 250 (webhook lost); our write lands over it.
@@ -1667,11 +1659,7 @@ fn a_write_queued_again_takes_what_the_side_holds_now_as_its_prior() {
             true,
         )],
     ));
-    assert!(
-        opened_values(&evs).contains(&set(&["x"])),
-        "the person's removal is kept: {:?}",
-        types(&evs)
-    );
+    assert_kept_in_a_conflict(&evs, &set(&["x"]));
 }
 
 /// Model seed 1049 (MODEL_UNKNOWN_OUTCOMES=1): our write of labels and title times out (it
@@ -1698,12 +1686,7 @@ fn a_persons_set_back_overwritten_by_a_repeat_of_our_write_is_found_in_the_chang
         ],
         vec![entry("customfield_10004", Value::Null, t("E"), 260, false)],
     ));
-    let again = g
-        .open_intents()
-        .into_iter()
-        .find(|i| matches!(&i.action, IntentAction::UpdateJiraFields { fields, .. } if fields.contains_key("labels")))
-        .expect("the labels are written again")
-        .id;
+    let again = jira_write_of(&g, "labels").id;
     g.land(&again, Some(300));
     let ours_again = entry("labels", set(&["x"]), set(&["x", "a"]), 300, true);
     g.when(j(
@@ -1727,11 +1710,7 @@ fn a_persons_set_back_overwritten_by_a_repeat_of_our_write_is_found_in_the_chang
             ours_again,
         ],
     ));
-    assert!(
-        opened_values(&evs).contains(&set(&["x"])),
-        "the person's removal is kept: {:?}",
-        types(&evs)
-    );
+    assert_kept_in_a_conflict(&evs, &set(&["x"]));
 }
 
 /// Model seed 1038 (MODEL_UNKNOWN_OUTCOMES=1): writes decided before any version of the new
@@ -1758,11 +1737,7 @@ fn an_edit_overwritten_by_a_write_decided_before_any_read_is_a_clobber() {
         &[("labels", set(&["x"]))],
         vec![entry("labels", set(&["x", "a"]), set(&["x"]), 220, false)],
     ));
-    assert!(
-        opened_values(&evs).contains(&set(&["x"])),
-        "the person's removal is kept: {:?}",
-        types(&evs)
-    );
+    assert_kept_in_a_conflict(&evs, &set(&["x"]));
 }
 
 /// Model seed 1060 (MODEL_DC=1): our write of priority p4 lands with no version returned (Data
@@ -1800,11 +1775,7 @@ fn a_value_read_before_our_unversioned_write_replaced_a_later_edit_is_not_what_j
             entry("priority", opt("p8"), opt("p4"), 300, true),
         ],
     ));
-    assert!(
-        opened_values(&evs).contains(&opt("p8")),
-        "the overwritten p8 is kept: {:?}",
-        types(&evs)
-    );
+    assert_kept_in_a_conflict(&evs, &opt("p8"));
     let f = g.field("priority");
     assert_eq!(f.jira, opt("p4"), "Jira holds our write: {f:#?}");
     assert_eq!(f.base, opt("p8"), "prefer_jira keeps p8: {f:#?}");
@@ -2214,6 +2185,25 @@ fn opened_values(evs: &[LinkEvent]) -> Vec<Value> {
         })
         .flatten()
         .collect()
+}
+
+/// A conflict opened by these events holds `v` (a side's value or a lost one).
+fn assert_kept_in_a_conflict(evs: &[LinkEvent], v: &Value) {
+    assert!(
+        opened_values(evs).contains(v),
+        "{v:?} is kept in a conflict: {:?}",
+        types(evs)
+    );
+}
+
+/// The open intent that writes `field` to Jira.
+fn jira_write_of(g: &Given, field: &str) -> Intent {
+    g.open_intents()
+        .into_iter()
+        .find(|i| {
+            matches!(&i.action, IntentAction::UpdateJiraFields { fields, .. } if fields.contains_key(field))
+        })
+        .unwrap_or_else(|| panic!("no write of {field} to Jira: {:#?}", g.open_intents()))
 }
 
 /// Model seed 5 (default mode): a write cannot land at or before the newest Jira version seen
