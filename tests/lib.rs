@@ -1,4 +1,5 @@
-//! Cross-crate tests of jira-sync: the deterministic simulation harness (`sim`) shared by the
-//! test binary `it/main.rs`, and the benchmark binary `bench/main.rs`.
+//! Cross-crate tests of jira-sync: the deterministic simulation harness (`sim`) used by the
+//! test binary `it/main.rs`. It depends on the engine and the simulator, never on the server
+//! binary.
 
 pub mod sim;

@@ -14,6 +14,7 @@ pub mod host;
 pub mod http;
 pub mod memory;
 pub mod notification;
+pub mod observed;
 #[cfg(feature = "server")]
 pub mod server;
 
@@ -28,3 +29,4 @@ pub use notification::{
     encode_notification, parse_notification, signature_header, verify_notification,
     SIGNATURE_HEADER,
 };
+pub use observed::{HostObserver, HostWrite, ObservedHost};

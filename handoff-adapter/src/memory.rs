@@ -22,7 +22,7 @@ use crate::host::{
 };
 
 /// The source of time of an in-memory host, in milliseconds since the Unix epoch.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+pub use sync_domain::clock::Clock;
 
 /// A call of the [`Host`] trait, as seen by a fault hook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,7 +97,7 @@ struct State {
 /// A thread-safe host kept in memory.
 pub struct InMemoryHost {
     state: Mutex<State>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     engine_actor: String,
     notifications: broadcast::Sender<HostNotification>,
     deliveries: AtomicU64,
@@ -109,11 +109,16 @@ impl Default for InMemoryHost {
     }
 }
 
-fn system_clock() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// The wall clock, when no clock is given.
+struct WallClock;
+
+impl Clock for WallClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
 }
 
 fn not_found_item(id: &str) -> HostError {
@@ -134,7 +139,7 @@ impl InMemoryHost {
         let (notifications, _) = broadcast::channel(4096);
         InMemoryHost {
             state: Mutex::new(State::default()),
-            clock: Arc::new(system_clock),
+            clock: Arc::new(WallClock),
             engine_actor: DEFAULT_ENGINE_ACTOR.to_string(),
             notifications,
             deliveries: AtomicU64::new(0),
@@ -142,8 +147,8 @@ impl InMemoryHost {
     }
 
     /// Uses `clock` for every timestamp (virtual time in simulations).
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -260,7 +265,7 @@ impl InMemoryHost {
             project_id: item.project_id.clone(),
             version: item.version,
             actor: Some(actor.to_string()),
-            at_ms: (self.clock)(),
+            at_ms: self.clock.now_ms(),
             comment_id,
             delivery_id: Some(format!("n-{delivery}")),
         });
@@ -295,7 +300,7 @@ impl InMemoryHost {
             id: format!("WI-{}", st.next_item),
             project_id: project_id.to_string(),
             version: 1,
-            updated_at_ms: (self.clock)(),
+            updated_at_ms: self.clock.now_ms(),
             updated_by: Some(actor.to_string()),
             marker: marker.map(str::to_string),
             fields: fields
@@ -323,7 +328,7 @@ impl InMemoryHost {
         actor: &str,
     ) -> Result<u64, HostError> {
         let fields = Self::canonical(st, fields)?;
-        let now = (self.clock)();
+        let now = self.clock.now_ms();
         let current = st.items.get(id).ok_or_else(|| not_found_item(id))?;
         // The expected version is checked first, even for a write that changes nothing: a
         // success answers with the item's version, and the engine takes that version as read,
@@ -366,7 +371,7 @@ impl InMemoryHost {
         author: &str,
         origin: Option<&str>,
     ) -> Result<HostComment, HostError> {
-        let now = (self.clock)();
+        let now = self.clock.now_ms();
         let Some(stored) = st.items.get(item_id) else {
             return Err(not_found_item(item_id));
         };
@@ -406,7 +411,7 @@ impl InMemoryHost {
         body: &str,
         actor: &str,
     ) -> Result<HostComment, HostError> {
-        let now = (self.clock)();
+        let now = self.clock.now_ms();
         let item = st
             .items
             .get(item_id)

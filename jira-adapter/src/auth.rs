@@ -259,6 +259,61 @@ impl Authenticator {
     }
 }
 
+/// An OAuth token store in a JSON file (`{"access_token": …, "refresh_token": …}`), rewritten
+/// (through a temporary file and a rename) whenever Atlassian rotates the tokens.
+#[derive(Debug)]
+pub struct FileTokenStore {
+    path: std::path::PathBuf,
+    tokens: Mutex<OAuthTokens>,
+}
+
+impl FileTokenStore {
+    /// Reads the tokens in `path`.
+    pub fn open(path: &std::path::Path) -> Result<FileTokenStore, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let tokens: OAuthTokens = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not {{\"access_token\": …, \"refresh_token\": …}}: {e}",
+                path.display()
+            )
+        })?;
+        Ok(FileTokenStore {
+            path: path.to_path_buf(),
+            tokens: Mutex::new(tokens),
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for FileTokenStore {
+    async fn load(&self) -> Result<OAuthTokens, JiraError> {
+        Ok(self.tokens.lock().await.clone())
+    }
+
+    async fn save(&self, tokens: &OAuthTokens) -> Result<(), JiraError> {
+        let mut current = self.tokens.lock().await;
+        let body = serde_json::json!({
+            "access_token": tokens.access_token.expose(),
+            "refresh_token": tokens.refresh_token.expose(),
+        })
+        .to_string();
+        let tmp = self.path.with_extension("tmp");
+        let write = async {
+            tokio::fs::write(&tmp, body).await?;
+            tokio::fs::rename(&tmp, &self.path).await
+        };
+        write.await.map_err(|e| {
+            JiraError::TokenRefresh(format!(
+                "cannot save the rotated tokens to {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        *current = tokens.clone();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

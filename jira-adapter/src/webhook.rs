@@ -97,6 +97,52 @@ impl JiraEventKind {
     }
 }
 
+/// The inbox key of a Jira delivery, `jira:{site}:{delivery id}`: delivery ids are unique per
+/// site, so the key carries the site. Keys stored before sites were named have no site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxKey<'a> {
+    /// The site's name in the config, when the key names one.
+    pub site: Option<&'a str>,
+    /// Jira's delivery id (`X-Atlassian-Webhook-Identifier`) or the engine's stand-in.
+    pub delivery_id: &'a str,
+}
+
+impl<'a> InboxKey<'a> {
+    /// The key of `delivery_id` from `site`.
+    pub fn new(site: &'a str, delivery_id: &'a str) -> InboxKey<'a> {
+        InboxKey {
+            site: Some(site),
+            delivery_id,
+        }
+    }
+
+    /// Reads a stored key; one without the `jira:{site}:` prefix is a bare delivery id.
+    pub fn parse(key: &'a str) -> InboxKey<'a> {
+        match key
+            .strip_prefix("jira:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            Some((site, delivery_id)) => InboxKey {
+                site: Some(site),
+                delivery_id,
+            },
+            None => InboxKey {
+                site: None,
+                delivery_id: key,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for InboxKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.site {
+            Some(site) => write!(f, "jira:{site}:{}", self.delivery_id),
+            None => f.write_str(self.delivery_id),
+        }
+    }
+}
+
 /// One parsed webhook delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JiraEvent {

@@ -21,9 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use jira_adapter::auth::{Credentials, OAuthApp, OAuthTokens, Secret, TokenStore};
-use jira_adapter::error::JiraError;
+use jira_adapter::auth::{Credentials, FileTokenStore, OAuthApp, Secret};
 use jira_adapter::fields::ApiFlavor;
 use serde::Deserialize;
 use sync_domain::mapping::{
@@ -34,7 +32,7 @@ use url::Url;
 
 pub use crate::api::Role;
 use crate::api::{ApiAuth, ApiConfig};
-use crate::runtime::{ProjectConfig, DEFAULT_INBOX_CONCURRENCY};
+use sync_engine::{ProjectConfig, DEFAULT_INBOX_CONCURRENCY};
 
 /// The prefix of environment overrides.
 pub const ENV_PREFIX: &str = "JIRA_SYNC_";
@@ -1394,60 +1392,5 @@ fn host(h: &RawHost, projects: &[ProjectSettings], c: &mut Check<'_>) -> HostCon
                 _ => HostConfig::Memory,
             }
         }
-    }
-}
-
-/// An OAuth token store in a JSON file (`{"access_token": …, "refresh_token": …}`), rewritten
-/// (through a temporary file and a rename) whenever Atlassian rotates the tokens.
-#[derive(Debug)]
-pub struct FileTokenStore {
-    path: PathBuf,
-    tokens: tokio::sync::Mutex<OAuthTokens>,
-}
-
-impl FileTokenStore {
-    /// Reads the tokens in `path`.
-    pub fn open(path: &Path) -> Result<FileTokenStore, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let tokens: OAuthTokens = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not {{\"access_token\": …, \"refresh_token\": …}}: {e}",
-                path.display()
-            )
-        })?;
-        Ok(FileTokenStore {
-            path: path.to_path_buf(),
-            tokens: tokio::sync::Mutex::new(tokens),
-        })
-    }
-}
-
-#[async_trait]
-impl TokenStore for FileTokenStore {
-    async fn load(&self) -> Result<OAuthTokens, JiraError> {
-        Ok(self.tokens.lock().await.clone())
-    }
-
-    async fn save(&self, tokens: &OAuthTokens) -> Result<(), JiraError> {
-        let mut current = self.tokens.lock().await;
-        let body = serde_json::json!({
-            "access_token": tokens.access_token.expose(),
-            "refresh_token": tokens.refresh_token.expose(),
-        })
-        .to_string();
-        let tmp = self.path.with_extension("tmp");
-        let write = async {
-            tokio::fs::write(&tmp, body).await?;
-            tokio::fs::rename(&tmp, &self.path).await
-        };
-        write.await.map_err(|e| {
-            JiraError::TokenRefresh(format!(
-                "cannot save the rotated tokens to {}: {e}",
-                self.path.display()
-            ))
-        })?;
-        *current = tokens.clone();
-        Ok(())
     }
 }

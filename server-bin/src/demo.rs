@@ -14,8 +14,8 @@ use handoff_adapter::{Host, InMemoryHost};
 use jira_adapter::auth::{Credentials, Secret};
 use jira_adapter::client::{JiraClient, JiraConfig};
 use jira_adapter::fields::ApiFlavor;
-use jira_adapter::simulator::http::{run_webhook_pump, serve as serve_sim, SharedSim};
-use jira_adapter::simulator::{SimConfig, SimJira, SystemClock as SimSystemClock};
+use jira_sim::http::{run_webhook_pump, serve as serve_sim, SharedSim};
+use jira_sim::{SimConfig, SimJira};
 use serde_json::json;
 use sync_domain::link::{LinkEvent, LinkStatus, Resolution};
 use sync_domain::mapping::{Direction, FieldMapping, Policy, ProjectMapping, Transform, ValueMap};
@@ -23,7 +23,7 @@ use sync_domain::{Value, ValueKind};
 use sync_store::Store;
 use tokio::task::JoinHandle;
 
-use crate::runtime::{
+use sync_engine::{
     Clock, Counters, JiraSite, ProjectConfig, Runtime, RuntimeConfig, RuntimeError, RuntimeParts,
     SeqIds, SystemClock,
 };
@@ -198,7 +198,7 @@ impl DemoWorld {
                 webhook_secret: Some(SECRET.to_vec()),
                 ..SimConfig::default()
             },
-            Arc::new(SimSystemClock),
+            Arc::new(SystemClock),
         )));
         let (jira_addr, sim_server) = serve_sim(sim.clone(), loopback).await?;
         let base = url::Url::parse(&format!("http://{jira_addr}"))
@@ -248,7 +248,8 @@ impl DemoWorld {
                 lease_ms: 30_000,
                 poll_overlap_ms: 120_000,
                 max_jitter_ms: 100,
-                inbox_concurrency: crate::runtime::DEFAULT_INBOX_CONCURRENCY,
+                inbox_concurrency: sync_engine::DEFAULT_INBOX_CONCURRENCY,
+                telemetry: Some(crate::metrics::telemetry()),
             },
         )?;
         let (intake_addr, intake) =

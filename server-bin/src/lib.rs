@@ -1,16 +1,16 @@
-//! The jira-sync server: the sync runtime (webhook intake, dispatcher, poller, link creation)
-//! that carries the domain's decisions out through the Jira and host adapters, and the demo
-//! that runs the product spec's stories against the Jira simulator.
+//! The jira-sync server binary: our HTTP API (its JSON DTOs and OpenAPI document), the TOML
+//! config, the CLI, metrics export, and the demo that runs the product spec's stories against
+//! the Jira simulator (cargo feature `demo`, on by default). The engine itself is
+//! `sync-engine`.
 //!
-//! Architecture invariant: no business rule lives here. The runtime turns what the adapters
-//! see into commands, hands them to the store (which asks `sync-domain` to decide), and
-//! carries out the intents the domain emitted; the clock, ids, jitter and both adapters are
-//! injected (DESIGN.md §9).
+//! Architecture invariant: this is the only crate that knows our HTTP API, its JSON, the
+//! TOML config and the CLI; it decides no sync rule (the domain does) and runs no sync step
+//! itself (the engine does).
 
 pub mod api;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod metrics;
-pub mod runtime;
 pub mod serve;

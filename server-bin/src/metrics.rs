@@ -1,8 +1,8 @@
 //! Prometheus metrics of the server, served at `GET /metrics` in the text exposition format.
 //!
 //! The metrics live in one process-wide registry ([`global`]), as a Prometheus client's
-//! default registry does: the runtime's workers, the HTTP API and the Jira clients' response
-//! observers (built before any runtime exists) all feed it. Counters only ever grow; the two
+//! default registry does: the engine reports through its telemetry seam ([`telemetry`]),
+//! and the Jira clients' response observers (built before any runtime exists) feed it too. Counters only ever grow; the two
 //! gauges (queue depth, open conflicts) are read from the store at each scrape.
 //!
 //! | metric | type | labels |
@@ -200,6 +200,35 @@ impl Metrics {
         }
         out
     }
+}
+
+impl sync_engine::Telemetry for Metrics {
+    fn delivery(&self, source: &str, outcome: sync_engine::DeliveryOutcome) {
+        self.webhook(source, outcome.as_str());
+    }
+
+    fn intent(&self, kind: &str, outcome: &str, seconds: f64) {
+        if outcome == "superseded" {
+            self.intent_superseded(kind);
+        } else {
+            Metrics::intent(self, kind, outcome, seconds);
+        }
+    }
+}
+
+/// The engine's telemetry seam, feeding [`global`]: set it as `RuntimeConfig::telemetry`.
+pub fn telemetry() -> std::sync::Arc<dyn sync_engine::Telemetry> {
+    #[derive(Debug)]
+    struct Global;
+    impl sync_engine::Telemetry for Global {
+        fn delivery(&self, source: &str, outcome: sync_engine::DeliveryOutcome) {
+            sync_engine::Telemetry::delivery(global(), source, outcome);
+        }
+        fn intent(&self, kind: &str, outcome: &str, seconds: f64) {
+            sync_engine::Telemetry::intent(global(), kind, outcome, seconds);
+        }
+    }
+    std::sync::Arc::new(Global)
 }
 
 /// The process-wide metrics.

@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, HostConfig, SiteConfig};
-use crate::runtime::{
+use sync_engine::{
     Clock, JiraSite, Runtime, RuntimeConfig, RuntimeError, RuntimeParts, Schedule, SeqIds,
     SystemClock, WebhookKeeper,
 };
@@ -142,6 +142,7 @@ pub fn build_runtime(config: &Config, store: Store) -> Result<Built, ServeError>
             poll_overlap_ms: ms(config.sync.poll_overlap),
             max_jitter_ms: ms(config.sync.max_jitter),
             inbox_concurrency: config.sync.inbox_concurrency,
+            telemetry: Some(crate::metrics::telemetry()),
         },
     )?;
     Ok(Built {

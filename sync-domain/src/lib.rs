@@ -5,6 +5,7 @@
 //! I/O, no async runtime, no storage or HTTP types: time, ids and jitter arrive inside
 //! commands, and wire formats are translated by the adapters before they reach it.
 
+pub mod clock;
 pub mod error;
 pub mod value;
 

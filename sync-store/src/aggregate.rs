@@ -102,27 +102,80 @@ impl Aggregate for ProjectAggregate {
     }
 }
 
-/// Runs a command through `handle` on a clone of `state`: returns the events and the state
-/// with them applied exactly once.
-pub async fn decide_link(
+/// Decides a link command on `state`: returns the events and the state with them applied
+/// exactly once. The domain's `decide` is called directly (it is synchronous); the cqrs-es
+/// [`Aggregate`] above is the same decision behind cqrs-es's contract, and a test checks the
+/// two agree.
+pub fn decide_link(
     state: &LinkState,
     cmd: LinkCommand,
 ) -> Result<(Vec<LinkEvent>, LinkState), DomainError> {
-    let mut working = LinkAggregate(state.clone());
-    let sink = EventSink::default();
-    working.handle(cmd, &(), &sink).await?;
-    let events = sink.collect().await.into_iter().map(|e| e.0).collect();
-    Ok((events, working.0))
+    let events = link::decide(state, cmd)?;
+    let mut next = state.clone();
+    for e in &events {
+        link::evolve(&mut next, e);
+    }
+    Ok((events, next))
 }
 
-/// Runs a project command through `handle` on a clone of `state`.
-pub async fn decide_project(
+/// Decides a project command on `state`, as [`decide_link`] does for links.
+pub fn decide_project(
     state: &ProjectState,
     cmd: ProjectCommand,
 ) -> Result<(Vec<ProjectEvent>, ProjectState), DomainError> {
-    let mut working = ProjectAggregate(state.clone());
-    let sink = EventSink::default();
-    working.handle(cmd, &(), &sink).await?;
-    let events = sink.collect().await.into_iter().map(|e| e.0).collect();
-    Ok((events, working.0))
+    let events = project::decide(state, cmd)?;
+    let mut next = state.clone();
+    for e in &events {
+        project::evolve(&mut next, e);
+    }
+    Ok((events, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_domain::link::LinkStatus;
+
+    /// The cqrs-es aggregate and the direct decision are one decision: the same events and
+    /// the same state, for a command that creates a link and one that changes it.
+    #[tokio::test]
+    async fn the_cqrs_es_aggregate_decides_as_the_domain_does() {
+        use sync_domain::mapping::{FieldMapping, ProjectMapping};
+        use sync_domain::{Value, ValueKind};
+        let create = LinkCommand::CreateFromHandoff {
+            cmd_id: "c1".into(),
+            project_id: "P".into(),
+            work_item_id: "W1".into(),
+            item: sync_domain::link::HandoffObservation {
+                version: 1,
+                changed_at: 1,
+                values: [("title".to_string(), Value::text("T"))].into(),
+                actor: Some("ana".into()),
+            },
+            mapping: ProjectMapping::new(vec![FieldMapping::new(
+                "title",
+                "summary",
+                ValueKind::Text,
+            )]),
+            at: 1,
+        };
+        let unlink = LinkCommand::Unlink {
+            cmd_id: "c2".into(),
+            actor: "ana".into(),
+            at: 2,
+        };
+        let mut state = LinkState::default();
+        for cmd in [create, unlink] {
+            let direct = decide_link(&state, cmd.clone()).expect("decides");
+            let mut agg = LinkAggregate(state.clone());
+            let sink = EventSink::default();
+            agg.handle(cmd, &(), &sink).await.expect("handles");
+            let via_cqrs: Vec<LinkEvent> = sink.collect().await.into_iter().map(|e| e.0).collect();
+            assert!(!direct.0.is_empty());
+            assert_eq!(direct.0, via_cqrs);
+            assert_eq!(direct.1, agg.0);
+            state = direct.1;
+        }
+        assert_eq!(sync_domain::link::status(&state), LinkStatus::Unlinked);
+    }
 }

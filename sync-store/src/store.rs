@@ -720,7 +720,7 @@ impl Store {
                     (l, false)
                 }
             };
-            let decided = decide_link(&loaded.state, cmd.clone()).await;
+            let decided = decide_link(&loaded.state, cmd.clone());
             let appends = matches!(&decided, Ok((events, _)) if !events.is_empty());
             if cached && !appends && self.last_sequence(link_id).await? != loaded.sequence {
                 // Decided from a stale state: decide again from the log (not an attempt).
@@ -999,7 +999,7 @@ impl Store {
         let attempts = self.inner.config.max_attempts.max(1);
         for _ in 0..attempts {
             let (state, seq) = self.project_load_seq(project_id).await?;
-            let (events, _) = decide_project(&state, cmd.clone()).await?;
+            let (events, _) = decide_project(&state, cmd.clone())?;
             if events.is_empty() {
                 return Ok(events);
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use jira_adapter::simulator::Faults;
+use jira_sim::Faults;
 use serde_json::json;
 use sync_domain::link::{LinkStatus, Resolution};
 use sync_domain::mapping::{Direction, FieldMapping, Policy};

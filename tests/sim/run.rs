@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use handoff_adapter::{Fault, HostCall, HostErrorClass};
-use jira_adapter::simulator::{CallFault, Faults, SimError};
+use jira_sim::{CallFault, Faults, SimError};
 use serde_json::{json, Map, Value as Json};
 use sync_domain::link::{LinkEvent, LinkStatus, Resolution};
 use sync_domain::mapping::{Policy, Side};
@@ -787,14 +787,14 @@ impl Run {
                         lost += 1;
                         continue;
                     }
-                    if let Ok(server_bin::runtime::IntakeOutcome::Duplicate { .. }) =
+                    if let Ok(sync_engine::IntakeOutcome::Duplicate { .. }) =
                         self.w.rt.receive_host_notification(&n).await
                     {
                         self.bump("dedupe: host notification", 1);
                     }
                     // A duplicate now and then, as hosts redeliver.
                     if self.r.chance(0.1) {
-                        if let Ok(server_bin::runtime::IntakeOutcome::Duplicate { .. }) =
+                        if let Ok(sync_engine::IntakeOutcome::Duplicate { .. }) =
                             self.w.rt.receive_host_notification(&n).await
                         {
                             self.bump("dedupe: host notification", 1);

@@ -1,12 +1,11 @@
-//! The engine's view of the host, recorded: a [`Host`] that passes every call to the
-//! in-memory host and remembers every value the engine's writes left on an item, so the
-//! checks can tell whether a value made in Jira ever reached Handoff.
+//! The engine's view of the host, recorded: an observer of the engine's writes to the
+//! in-memory host (through [`ObservedHost`]) that remembers every value they left on an item,
+//! so the checks can tell whether a value made in Jira ever reached Handoff.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use handoff_adapter::{ChangePage, Host, HostComment, HostError, HostItem, InMemoryHost};
+use handoff_adapter::{Host, HostObserver, HostWrite, InMemoryHost, ObservedHost};
 use sync_domain::Value;
 
 /// A value as a comparable key.
@@ -14,7 +13,7 @@ pub fn key(v: &Value) -> String {
     serde_json::to_string(&v.clone().canonical()).unwrap_or_default()
 }
 
-/// The recording host.
+/// The recorder of the engine's writes.
 pub struct SeenHost {
     inner: Arc<InMemoryHost>,
     seen: Mutex<BTreeMap<(String, String), BTreeSet<String>>>,
@@ -50,6 +49,11 @@ impl SeenHost {
         crate::sim::world::PROJECT.to_string()
     }
 
+    /// The host the engine writes through: the in-memory host, observed by `self`.
+    pub fn host(self: &Arc<Self>) -> Arc<dyn Host> {
+        Arc::new(ObservedHost::new(self.inner.clone(), self.clone()))
+    }
+
     /// Whether an engine write ever left `value` in `field` of `item_id`.
     pub fn seen(&self, item_id: &str, field: &str, value: &Value) -> bool {
         self.seen
@@ -60,86 +64,25 @@ impl SeenHost {
     }
 }
 
-#[async_trait]
-impl Host for SeenHost {
-    async fn get_item(&self, id: &str) -> Result<Option<HostItem>, HostError> {
-        self.inner.get_item(id).await
-    }
-
-    async fn update_fields(
-        &self,
-        id: &str,
-        fields: &BTreeMap<String, Value>,
-        expected_version: Option<u64>,
-    ) -> Result<u64, HostError> {
-        let r = self.inner.update_fields(id, fields, expected_version).await;
+impl HostObserver for SeenHost {
+    fn after(&self, write: &HostWrite<'_>, _ok: bool) {
         // Recorded whatever the answer: a write can land and lose its answer.
-        self.record(id);
-        r
-    }
-
-    async fn create_item(
-        &self,
-        project_id: &str,
-        fields: &BTreeMap<String, Value>,
-        marker: &str,
-    ) -> Result<HostItem, HostError> {
-        let r = self.inner.create_item(project_id, fields, marker).await;
-        // Looked up in memory, not through the host's API (no call counted, no fault).
-        if let Some(item) = self
-            .inner
-            .items(project_id)
-            .into_iter()
-            .find(|i| i.marker.as_deref() == Some(marker))
-        {
-            self.record(&item.id);
+        match write {
+            HostWrite::UpdateFields { item_id, .. } => self.record(item_id),
+            HostWrite::CreateItem {
+                project_id, marker, ..
+            } => {
+                // Looked up in memory, not through the host's API (no call counted, no fault).
+                if let Some(item) = self
+                    .inner
+                    .items(project_id)
+                    .into_iter()
+                    .find(|i| i.marker.as_deref() == Some(*marker))
+                {
+                    self.record(&item.id);
+                }
+            }
+            HostWrite::AddComment { .. } | HostWrite::EditComment { .. } => {}
         }
-        r
-    }
-
-    async fn find_by_marker(
-        &self,
-        project_id: &str,
-        marker: &str,
-    ) -> Result<Option<HostItem>, HostError> {
-        self.inner.find_by_marker(project_id, marker).await
-    }
-
-    async fn list_changed_since(
-        &self,
-        project_id: &str,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<ChangePage, HostError> {
-        self.inner
-            .list_changed_since(project_id, cursor, limit)
-            .await
-    }
-
-    async fn list_comments(&self, item_id: &str) -> Result<Vec<HostComment>, HostError> {
-        self.inner.list_comments(item_id).await
-    }
-
-    async fn add_comment(
-        &self,
-        item_id: &str,
-        body_markdown: &str,
-        author_line: &str,
-        origin_marker: &str,
-    ) -> Result<HostComment, HostError> {
-        self.inner
-            .add_comment(item_id, body_markdown, author_line, origin_marker)
-            .await
-    }
-
-    async fn edit_comment(
-        &self,
-        item_id: &str,
-        comment_id: &str,
-        body_markdown: &str,
-    ) -> Result<HostComment, HostError> {
-        self.inner
-            .edit_comment(item_id, comment_id, body_markdown)
-            .await
     }
 }

@@ -18,16 +18,16 @@ use handoff_adapter::{FieldSchema, Host, HostItem, HostNotification, InMemoryHos
 use jira_adapter::auth::{Credentials, Secret};
 use jira_adapter::client::{ApiFlavor, JiraClient, JiraConfig};
 use jira_adapter::ratelimit::{BreakerConfig, RetryPolicy};
-use jira_adapter::simulator::http::{serve, SharedSim};
-use jira_adapter::simulator::{Delivery, Faults, SimClock, SimConfig, SimJira};
 use jira_adapter::webhook::{DELIVERY_ID_HEADER, SIGNATURE_HEADER};
-use server_bin::runtime::{
-    Clock, IntakeError, IntakeOutcome, JiraSite, ProjectConfig, Runtime, RuntimeConfig,
-    RuntimeError, RuntimeParts, SeqIds,
-};
+use jira_sim::http::{serve, SharedSim};
+use jira_sim::{Delivery, Faults, SimConfig, SimJira};
 use sync_domain::link::{HandoffObservation, Millis};
 use sync_domain::mapping::{Direction, FieldMapping, Policy, ProjectMapping, Transform, ValueMap};
 use sync_domain::{Value, ValueKind};
+use sync_engine::{
+    Clock, IntakeError, IntakeOutcome, JiraSite, ProjectConfig, Runtime, RuntimeConfig,
+    RuntimeError, RuntimeParts, SeqIds,
+};
 use sync_store::Store;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -75,12 +75,6 @@ impl SimTime {
 
 impl Clock for SimTime {
     fn now_ms(&self) -> Millis {
-        self.now()
-    }
-}
-
-impl SimClock for SimTime {
-    fn now_ms(&self) -> i64 {
         self.now()
     }
 }
@@ -284,6 +278,7 @@ pub fn build_runtime(
             // One delivery group after another: concurrent groups would race on the
             // store's threads and make the run depend on timing (ids, Jira call order).
             inbox_concurrency: 1,
+            telemetry: None,
         },
     )
     .expect("the runtime builds")
@@ -317,10 +312,9 @@ impl World {
                 }],
             }))
             .expect("webhooks register");
-        let t = time.clone();
         let host = Arc::new(
             InMemoryHost::new()
-                .with_clock(move || t.now())
+                .with_clock(Arc::new(time.clone()))
                 .with_schema(host_schema())
                 .with_engine_actor("jira-sync"),
         );
@@ -329,7 +323,7 @@ impl World {
         let rt = build_runtime(
             store.clone(),
             jira_client(jira_addr),
-            seen.clone(),
+            seen.host(),
             &time,
             SeqIds::new("r0", seed),
             mapping.clone(),
@@ -363,7 +357,7 @@ impl World {
         self.rt = build_runtime(
             self.store.clone(),
             jira_client(self.jira_addr),
-            self.seen.clone(),
+            self.seen.host(),
             &self.time,
             SeqIds::new(
                 &format!("r{}", self.incarnation),

@@ -5,6 +5,7 @@
 mod http;
 mod memory;
 mod notification;
+mod observed;
 #[cfg(feature = "server")]
 mod server;
 

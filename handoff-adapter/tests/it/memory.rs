@@ -1,24 +1,23 @@
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use handoff_adapter::{
     Fault, Host, HostCall, HostError, HostErrorClass, InMemoryHost, NotificationKind,
 };
+use sync_domain::clock::ManualClock;
 use sync_domain::Value;
 
 use crate::{fields, schema};
 
-fn host_at(clock: &Arc<AtomicI64>) -> InMemoryHost {
-    let c = Arc::clone(clock);
+fn host_at(clock: &ManualClock) -> InMemoryHost {
     InMemoryHost::new()
         .with_schema(schema())
-        .with_clock(move || c.load(Ordering::SeqCst))
+        .with_clock(Arc::new(clock.clone()))
 }
 
 #[tokio::test]
 async fn versions_grow_and_stale_writes_conflict() -> Result<(), HostError> {
-    let clock = Arc::new(AtomicI64::new(1_000));
+    let clock = ManualClock::new(1_000);
     let host = host_at(&clock);
     let item = host
         .create_item("P1", &fields([("title", Value::text("A"))]), "10001")
@@ -26,7 +25,7 @@ async fn versions_grow_and_stale_writes_conflict() -> Result<(), HostError> {
     assert_eq!((item.version, item.updated_at_ms), (1, 1_000));
     assert_eq!(item.updated_by.as_deref(), Some("jira-sync"));
 
-    clock.store(2_000, Ordering::SeqCst);
+    clock.set(2_000);
     let v = host.edit_as_person(&item.id, &fields([("title", Value::text("B"))]), "ana")?;
     assert_eq!(v, 2);
 
@@ -293,7 +292,7 @@ async fn the_change_cursor_never_skips_interleaved_edits() -> Result<(), HostErr
 
 #[tokio::test]
 async fn every_change_is_notified_in_order() -> Result<(), HostError> {
-    let host = InMemoryHost::new().with_clock(|| 42);
+    let host = InMemoryHost::new().with_clock(Arc::new(ManualClock::new(42)));
     let mut rx = host.subscribe();
     let item = host.create_item("P1", &fields([]), "1").await?;
     host.edit_as_person(&item.id, &fields([("title", Value::text("T"))]), "ana")?;

@@ -6,22 +6,22 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use handoff_adapter::{verify_notification, HostError, SIGNATURE_HEADER as HANDOFF_SIGNATURE};
+use handoff_adapter::SIGNATURE_HEADER as HANDOFF_SIGNATURE;
 use jira_adapter::webhook::{DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 use serde::{Deserialize, Serialize};
 use sync_domain::mapping::ProjectMapping;
-use sync_store::{RejectedDelivery, Source};
 use utoipa::{IntoParams, ToSchema};
 
+use super::dto::{
+    value_from_json, BulkResult, BulkTarget, ConflictInfo, CreateLink, CreateLinkResult,
+    DryRunView, HistoryEntry, JiraFieldsView, LinkInfo, MappingDoc, MappingsView,
+    PutMappingsResult, StatsView, SyncStatusView,
+};
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Admin, JsonBody, QueryParams, Reader, WebhookBody};
 use super::AppState;
-use crate::runtime::ops::{
-    BulkResult, BulkTarget, ConflictInfo, CreateLink, CreateLinkResult, DryRunView, HistoryEntry,
-    JiraFieldsView, LinkInfo, MappingDoc, MappingsView, PutMappingsResult, StatsView,
-    SyncStatusView,
-};
-use crate::runtime::{IntakeError, IntakeOutcome};
+use sync_domain::link::Resolution;
+use sync_engine::{IntakeError, IntakeOutcome};
 
 /// What a webhook endpoint answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -141,7 +141,6 @@ pub async fn jira_site_webhook(
     )
 )]
 pub async fn handoff_webhook(State(state): State<AppState>, w: WebhookBody) -> Response {
-    let metrics = crate::metrics::global();
     let Some(secret) = &state.config.handoff_secret else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
@@ -154,45 +153,19 @@ pub async fn handoff_webhook(State(state): State<AppState>, w: WebhookBody) -> R
         .headers
         .get(HANDOFF_SIGNATURE)
         .and_then(|v| v.to_str().ok());
-    let n = match verify_notification(secret, &w.body, signature) {
-        Ok(n) => n,
-        Err(HostError::MissingSignature | HostError::BadSignature) => {
-            metrics.webhook("handoff", "rejected");
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
-                "the notification's signature is missing or does not match",
-            )
-            .into_response();
-        }
-        Err(e) => {
-            metrics.webhook("handoff", "rejected");
-            let rejected = RejectedDelivery {
-                source: Source::Handoff,
-                delivery_id: None,
-                reason: e.to_string(),
-                body: String::from_utf8_lossy(&w.body).into_owned(),
-                received_at: state.rt.now(),
-            };
-            if let Err(se) = state.rt.store().inbox_reject(&rejected).await {
-                return ApiError::unavailable(&se).into_response();
-            }
-            return ApiError::bad_request("malformed_delivery", e.to_string()).into_response();
-        }
-    };
-    match state.rt.receive_host_notification(&n).await {
-        Ok(o) => {
-            metrics.webhook(
-                "handoff",
-                match &o {
-                    IntakeOutcome::Accepted { .. } => "received",
-                    IntakeOutcome::Duplicate { .. } => "duplicate",
-                },
-            );
-            webhook_answer(o)
+    match state
+        .rt
+        .receive_host_delivery(secret, &w.body, signature)
+        .await
+    {
+        Ok(o) => webhook_answer(o),
+        Err(IntakeError::BadSignature(m)) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", m).into_response()
         }
         Err(IntakeError::Store(e)) => ApiError::unavailable(&e).into_response(),
-        Err(e) => ApiError::bad_request("malformed_delivery", e.to_string()).into_response(),
+        Err(IntakeError::Malformed(m) | IntakeError::UnknownSite(m)) => {
+            ApiError::bad_request("malformed_delivery", m).into_response()
+        }
     }
 }
 
@@ -214,7 +187,7 @@ pub async fn sync_status(
     _who: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SyncStatusView>> {
-    Ok(Json(state.rt.sync_status(&id).await?))
+    Ok(Json(state.rt.sync_status(&id).await?.into()))
 }
 
 /// Forces a full sync of a work item: both sides are read now and compared; failed writes
@@ -240,7 +213,7 @@ pub async fn force_sync(
 ) -> ApiResult<(StatusCode, Json<LinkInfo>)> {
     Ok((
         StatusCode::ACCEPTED,
-        Json(state.rt.force_sync(&id, &who.actor).await?),
+        Json(state.rt.force_sync(&id, &who.actor).await?.into()),
     ))
 }
 
@@ -273,7 +246,8 @@ pub async fn item_history(
     Path(id): Path<String>,
     QueryParams(q): QueryParams<HistoryQuery>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    Ok(Json(state.rt.item_history(&id, q.all).await?))
+    let entries = state.rt.item_history(&id, q.all).await?;
+    Ok(Json(entries.into_iter().map(HistoryEntry::from).collect()))
 }
 
 /// A project's unresolved conflicts, oldest first.
@@ -293,7 +267,10 @@ pub async fn project_conflicts(
     _who: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ConflictInfo>>> {
-    Ok(Json(state.rt.project_conflicts(&id).await?))
+    let conflicts = state.rt.project_conflicts(&id).await?;
+    Ok(Json(
+        conflicts.into_iter().map(ConflictInfo::from).collect(),
+    ))
 }
 
 /// How to settle a conflict.
@@ -333,11 +310,27 @@ pub async fn resolve_conflict(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<ResolveRequest>,
 ) -> ApiResult<Json<LinkInfo>> {
+    let resolution = match (req.resolution.as_str(), &req.merged_value) {
+        ("use_handoff", _) => Resolution::UseHandoff,
+        ("use_jira", _) => Resolution::UseJira,
+        ("ignore", _) => Resolution::Ignore,
+        ("merge", Some(v)) => {
+            let kind = state.rt.conflict_kind(&id).await?;
+            Resolution::Merge(value_from_json(kind, v).map_err(ApiError::invalid)?)
+        }
+        ("merge", None) => {
+            return Err(ApiError::invalid(
+                "a merge needs mergedValue: the value both sides get",
+            ))
+        }
+        (other, _) => {
+            return Err(ApiError::invalid(format!(
+                "unknown resolution {other:?}: use use_handoff, use_jira, merge or ignore"
+            )))
+        }
+    };
     Ok(Json(
-        state
-            .rt
-            .resolve(&id, &req.resolution, req.merged_value.as_ref(), &who.actor)
-            .await?,
+        state.rt.resolve(&id, resolution, &who.actor).await?.into(),
     ))
 }
 
@@ -358,7 +351,7 @@ pub async fn get_mappings(
     _who: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MappingsView>> {
-    Ok(Json(state.rt.mappings(&id).await?))
+    Ok(Json(state.rt.mappings(&id).await?.into()))
 }
 
 /// Replaces a project's field mapping: validated, recorded with who and when, put in force,
@@ -386,7 +379,13 @@ pub async fn put_mappings(
     JsonBody(doc): JsonBody<MappingDoc>,
 ) -> ApiResult<Json<PutMappingsResult>> {
     let mapping = ProjectMapping::from(&doc);
-    Ok(Json(state.rt.put_mappings(&id, mapping, &who.actor).await?))
+    Ok(Json(
+        state
+            .rt
+            .put_mappings(&id, mapping, &who.actor)
+            .await?
+            .into(),
+    ))
 }
 
 /// A mapping dry run.
@@ -438,7 +437,8 @@ pub async fn test_mappings(
                 req.jira_issue.as_deref(),
                 candidate,
             )
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -470,7 +470,7 @@ pub async fn jira_fields(
     _who: Reader,
     QueryParams(q): QueryParams<SiteQuery>,
 ) -> ApiResult<Json<JiraFieldsView>> {
-    Ok(Json(state.rt.jira_fields(q.site.as_deref()).await?))
+    Ok(Json(state.rt.jira_fields(q.site.as_deref()).await?.into()))
 }
 
 /// Creates links: push a work item to Jira, link an existing issue to an existing item,
@@ -499,7 +499,7 @@ pub async fn create_link(
 ) -> ApiResult<(StatusCode, Json<CreateLinkResult>)> {
     Ok((
         StatusCode::CREATED,
-        Json(state.rt.create_link(&req, &who.actor).await?),
+        Json(state.rt.create_link(&req.into(), &who.actor).await?.into()),
     ))
 }
 
@@ -538,8 +538,10 @@ pub async fn find_link(
     QueryParams(q): QueryParams<FindLinkQuery>,
 ) -> ApiResult<Json<LinkInfo>> {
     match (&q.work_item_id, &q.issue) {
-        (Some(w), None) => Ok(Json(state.rt.link_by_item(w).await?)),
-        (None, Some(i)) => Ok(Json(state.rt.link_by_issue(q.site.as_deref(), i).await?)),
+        (Some(w), None) => Ok(Json(state.rt.link_by_item(w).await?.into())),
+        (None, Some(i)) => Ok(Json(
+            state.rt.link_by_issue(q.site.as_deref(), i).await?.into(),
+        )),
         _ => Err(ApiError::bad_request(
             "bad_query",
             "give exactly one of workItemId and issue",
@@ -564,7 +566,7 @@ pub async fn get_link(
     _who: Reader,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LinkInfo>> {
-    Ok(Json(state.rt.link(&id).await?))
+    Ok(Json(state.rt.link(&id).await?.into()))
 }
 
 /// Unlinks: the link stops syncing; the work item and the Jira issue are both kept.
@@ -586,7 +588,7 @@ pub async fn delete_link(
     who: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<LinkInfo>> {
-    Ok(Json(state.rt.unlink(&id, &who.actor).await?))
+    Ok(Json(state.rt.unlink(&id, &who.actor).await?.into()))
 }
 
 /// Sync statistics: links by status, conflicts, pending writes, the last hour's write
@@ -601,7 +603,7 @@ pub async fn delete_link(
     )
 )]
 pub async fn stats(State(state): State<AppState>, _who: Reader) -> ApiResult<Json<StatsView>> {
-    Ok(Json(state.rt.stats_view().await?))
+    Ok(Json(state.rt.stats_view().await?.into()))
 }
 
 /// Forces a full sync of several work items, or of every live link of a project.
@@ -625,7 +627,9 @@ pub async fn bulk_sync(
     who: Admin,
     JsonBody(target): JsonBody<BulkTarget>,
 ) -> ApiResult<Json<BulkResult>> {
-    Ok(Json(state.rt.bulk_sync(&target, &who.actor).await?))
+    Ok(Json(
+        state.rt.bulk_sync(&target.into(), &who.actor).await?.into(),
+    ))
 }
 
 /// Which writes to try again.
@@ -662,7 +666,8 @@ pub async fn retry_failed(
         state
             .rt
             .retry_failed(req.project_id.as_deref(), &who.actor)
-            .await?,
+            .await?
+            .into(),
     ))
 }
 
@@ -711,7 +716,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     match state
         .rt
         .store()
-        .stats(state.rt.now(), crate::runtime::ops::STATS_WINDOW_MS)
+        .stats(state.rt.now(), sync_engine::ops::STATS_WINDOW_MS)
         .await
     {
         Ok(s) => m.set_queue(s.open_intents, s.open_conflicts),

@@ -8,6 +8,7 @@
 //! document are open. Every error is JSON `{"code", "message"}` with a stable code
 //! ([`error::ApiError`]); internals are logged, never sent.
 
+pub mod dto;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -25,8 +26,8 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::runtime::Runtime;
 use error::ApiError;
+use sync_engine::Runtime;
 
 /// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

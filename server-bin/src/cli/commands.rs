@@ -17,7 +17,7 @@ use sync_store::{Store, SyncStats};
 use super::output::{cell, time, Output};
 use super::{Command, ConflictsAction, Conversion, MappingAction, StoreArg, WebhookAction};
 use crate::config::{Config, LogFormat};
-use crate::runtime::{Clock, Runtime, RuntimeConfig, RuntimeParts, SeqIds, SystemClock};
+use sync_engine::{Clock, Runtime, RuntimeConfig, RuntimeParts, SeqIds, SystemClock};
 
 const STATUSES: [LinkStatus; 6] = [
     LinkStatus::Synced,
@@ -35,7 +35,7 @@ pub fn convert(out: &Output, conversion: Conversion) -> ExitCode {
         out.error(&format!("convert: cannot read stdin: {e}"));
         return ExitCode::FAILURE;
     }
-    match jira_adapter::content::convert(conversion.name(), &input) {
+    match jira_content::convert(conversion.name(), &input) {
         Ok(text) => {
             out.line(&text);
             ExitCode::SUCCESS
@@ -487,7 +487,12 @@ async fn conflicts_resolve(
 async fn history(out: &Output, arg: &StoreArg, work_item: &str, all: bool) -> anyhow::Result<()> {
     let store = open_store(arg).await?;
     let rt = store_runtime(store.clone())?;
-    let entries = rt.item_history(work_item, all).await?;
+    let entries: Vec<crate::api::dto::HistoryEntry> = rt
+        .item_history(work_item, all)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     store.close().await;
     if out.is_json() {
         out.json(&json!({"workItemId": work_item, "events": entries}));

@@ -8,7 +8,15 @@ use sync_store::Store;
 use super::output::{cell, Output};
 use crate::config::Config;
 
+/// `demo` in a binary built without the simulator (`--no-default-features`).
+#[cfg(not(feature = "demo"))]
+pub fn demo(out: &Output, _store: Option<String>, _serve: bool) -> ExitCode {
+    out.error("demo: this binary was built without the demo (cargo feature `demo`)");
+    ExitCode::FAILURE
+}
+
 /// `demo`: the stories; with `serve`, the server stays up afterwards until Ctrl-C.
+#[cfg(feature = "demo")]
 pub fn demo(out: &Output, store: Option<String>, serve: bool) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -102,7 +110,7 @@ pub async fn mapping_test(
         .mapping_dry_run(project, item.as_deref(), issue.as_deref(), None)
         .await;
     store.close().await;
-    let view = view?;
+    let view = crate::api::dto::DryRunView::from(view?);
     if out.is_json() {
         out.json(&serde_json::to_value(&view)?);
         return Ok(());
@@ -162,6 +170,7 @@ pub async fn mapping_test(
 }
 
 /// A fresh random token (hex of 16 bytes from the OS), for the demo's admin.
+#[cfg(feature = "demo")]
 fn random_token() -> String {
     use std::io::Read;
     let mut buf = [0u8; 16];
