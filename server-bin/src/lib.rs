@@ -12,5 +12,6 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod mapping_doc;
 pub mod metrics;
 pub mod serve;

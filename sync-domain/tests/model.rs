@@ -1,7 +1,7 @@
 //! A model of two replicas (Handoff and Jira) and the engine's link aggregate, driven by random
 //! interleavings of people's edits on both sides, deliveries duplicated / reordered / dropped
 //! (with poll recovery), dispatch failures (before and after the write took effect) and
-//! retries. At quiescence it checks invariants 1, 2, 4 and 5 of DESIGN.md §4 (and 3 for
+//! retries. At quiescence it checks invariants 1, 2, 4 and 5 of docs/DESIGN.md §4 (and 3 for
 //! comments).
 //!
 //! Seed: `MODEL_SEED` (fixed by default; `random` for a fresh one). Longer runs find rarer

@@ -11,7 +11,7 @@
 //! Architecture invariant: the event log is the only source of truth. Every projection (link
 //! status and id map, conflict queue, dispatch queue, statistics) is a function of the log,
 //! written with each append or by [`Store::catch_up`], and [`Store::rebuild_projections`]
-//! reproduces it exactly (DESIGN.md §4, invariant 6). Time enters as parameters; the store
+//! reproduces it exactly (docs/DESIGN.md §4, invariant 6). Time enters as parameters; the store
 //! never reads a clock for what it records.
 
 pub mod aggregate;

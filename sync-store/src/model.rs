@@ -99,7 +99,7 @@ impl EventMetadata {
 
 /// A position in the global order of the log: the writing transaction's id, then the global
 /// position. On PostgreSQL, readers only see events of transactions older than every running
-/// one, so an event that becomes visible later always sorts after the cursor (DESIGN.md §6).
+/// one, so an event that becomes visible later always sorts after the cursor (docs/DESIGN.md §6).
 /// On SQLite the txid is always 0 and the position is commit order.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,

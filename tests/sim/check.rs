@@ -1,4 +1,4 @@
-//! The invariants of DESIGN.md §4, checked on a world after a run settled, and the rule
+//! The invariants of docs/DESIGN.md §4, checked on a world after a run settled, and the rule
 //! paths the run reached (from the event kinds in the store).
 
 use std::collections::BTreeMap;

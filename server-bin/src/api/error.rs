@@ -53,6 +53,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
+    /// 422 `invalid_mapping` for a mapping written wrongly (before the domain sees it).
+    pub fn mapping_doc(problems: Vec<(usize, crate::mapping_doc::DocProblem)>) -> ApiError {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_mapping",
+            format!("the field mapping has {} problem(s)", problems.len()),
+        );
+        err.body.details = crate::mapping_doc::describe(&problems);
+        err
+    }
+
     /// 503 `unavailable`, after logging the cause.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %cause, "the store failed");

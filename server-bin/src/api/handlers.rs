@@ -9,7 +9,6 @@ use axum::Json;
 use handoff_adapter::SIGNATURE_HEADER as HANDOFF_SIGNATURE;
 use jira_adapter::webhook::{DELIVERY_ID_HEADER, SIGNATURE_HEADER};
 use serde::{Deserialize, Serialize};
-use sync_domain::mapping::ProjectMapping;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{
@@ -378,7 +377,7 @@ pub async fn put_mappings(
     Path(id): Path<String>,
     JsonBody(doc): JsonBody<MappingDoc>,
 ) -> ApiResult<Json<PutMappingsResult>> {
-    let mapping = ProjectMapping::from(&doc);
+    let mapping = doc.to_domain().map_err(ApiError::mapping_doc)?;
     Ok(Json(
         state
             .rt
@@ -427,7 +426,10 @@ pub async fn test_mappings(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<DryRunRequest>,
 ) -> ApiResult<Json<DryRunView>> {
-    let candidate = req.mapping.as_ref().map(ProjectMapping::from);
+    let candidate = match &req.mapping {
+        Some(doc) => Some(doc.to_domain().map_err(ApiError::mapping_doc)?),
+        None => None,
+    };
     Ok(Json(
         state
             .rt

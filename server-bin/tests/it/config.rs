@@ -464,7 +464,7 @@ fn secrets_are_read_from_files_relative_to_the_config() {
 }
 
 #[test]
-fn a_mapping_file_in_the_domain_shape_is_accepted() {
+fn a_mapping_file_in_the_apis_shape_is_accepted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mapping =
         sync_domain::mapping::ProjectMapping::new(vec![sync_domain::mapping::FieldMapping::new(
@@ -472,9 +472,10 @@ fn a_mapping_file_in_the_domain_shape_is_accepted() {
             "summary",
             ValueKind::Text,
         )]);
+    // What `GET /api/projects/{id}/sync-mappings` shows under `mapping` is a mapping file.
     std::fs::write(
         dir.path().join("p2.json"),
-        serde_json::to_string(&mapping).expect("json"),
+        serde_json::to_string(&server_bin::mapping_doc::MappingDoc::from(&mapping)).expect("json"),
     )
     .expect("write");
     let start = GOOD.find("id = \"P2\"").expect("P2");
@@ -488,12 +489,12 @@ fn a_mapping_file_in_the_domain_shape_is_accepted() {
     assert_eq!(c.projects[1].project.mapping, mapping);
     std::fs::write(
         dir.path().join("p2.json"),
-        r#"{"fields": [{"handoff_field": 1}]}"#,
+        r#"{"mappings": [{"handoffField": 1}]}"#,
     )
     .expect("write");
     let e = Config::load(&path, &secrets()).expect_err("a bad mapping file");
     assert!(
-        e.to_string().contains("projects[1].mapping_file") && e.to_string().contains("fields[0]"),
+        e.to_string().contains("projects[1].mapping_file") && e.to_string().contains("mappings[0]"),
         "{e}"
     );
 }
@@ -511,4 +512,30 @@ fn durations_read_like_people_write_them() {
     for bad in ["", "5", "m", "5 weeks", "5w"] {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
     }
+}
+
+/// A field table in the API's spelling (the one mapping schema) reads as the same mapping as
+/// the short TOML spelling; writing a transform both ways is refused at the field's key.
+#[test]
+fn a_field_in_the_apis_spelling_reads_as_the_short_one() {
+    let short = GOOD.to_string();
+    let long = GOOD.replace(
+        "status_map = { todo = \"To Do\", done = \"Done\" }",
+        "transform = { kind = \"status_map\", map = { toJira = { todo = \"To Do\", done = \"Done\" } } }",
+    );
+    assert_ne!(short, long, "the fixture has a status_map to respell");
+    let dir = std::path::Path::new(".");
+    let a = Config::from_toml(&short, dir, &secrets()).expect("short");
+    let b = Config::from_toml(&long, dir, &secrets()).expect("long");
+    assert_eq!(a.projects[0].project.mapping, b.projects[0].project.mapping);
+    let both = GOOD.replace(
+        "status_map = { todo = \"To Do\", done = \"Done\" }",
+        "status_map = { todo = \"To Do\", done = \"Done\" }\ntransform = { kind = \"identity\" }",
+    );
+    let e = Config::from_toml(&both, dir, &secrets()).expect_err("two transforms");
+    assert!(
+        e.to_string().contains("projects[0].fields[")
+            && e.to_string().contains("at most one of transform"),
+        "{e}"
+    );
 }

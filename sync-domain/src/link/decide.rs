@@ -1,4 +1,4 @@
-//! `decide`: turns a command and the current state into events, by the rules of DESIGN.md §3.
+//! `decide`: turns a command and the current state into events, by the rules of docs/DESIGN.md §3.
 //!
 //! Each emitted event is folded into a working copy of the state at once, so later rules in the
 //! same command see the effect of earlier ones; the caller gets exactly the events, and folding
@@ -646,7 +646,7 @@ impl Decider {
         super::evolve::link_paused(&self.s)
     }
 
-    /// The observation rules of DESIGN.md §3 for one field.
+    /// The observation rules of docs/DESIGN.md §3 for one field.
     fn observe_field(&mut self, side: Side, m: &FieldMapping, v: Value, changed_at: Millis) {
         let name = m.handoff_field.as_str();
         if self.batch.values().flatten().any(|w| w.field == name) {

@@ -1,6 +1,6 @@
 //! The link aggregate: one work item ⇄ one Jira issue, keyed by the Jira issue id.
 //!
-//! [`decide`] turns a command into events by the observation rules of DESIGN.md §3;
+//! [`decide`] turns a command into events by the observation rules of docs/DESIGN.md §3;
 //! [`evolve`] folds an event into the state and cannot fail; [`status`] derives the link's
 //! status from its state.
 
