@@ -39,6 +39,9 @@ cargo test --release --workspace --all-targets --all-features 2>&1 | tee "$log" 
 # The embedding example (README) must keep working: it exits 0 only when an item reached
 # Jira and a Jira edit came back.
 cargo run --release --all-features -q -p sync-engine --example embed || status=$?
+# The OpenAPI document states what the server enforces (schema-valid requests accepted, every
+# answer documented): Schemathesis against `demo --serve`.
+bash scripts/api-fuzz.sh || status=$?
 # One closing line for the whole run: the last test binary alone may hold no test.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -112,13 +112,78 @@ pub struct FieldMappingDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     /// With `scale`: decimal places kept on Handoff's side (2 when absent).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "whole::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(minimum = 0, maximum = 255)]
     pub decimals: Option<u8>,
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// An unsigned integer as JSON may write it: `2`, or `2.0` (JSON Schema counts a number
+/// with no fractional part as an integer, so the document promises both are accepted).
+mod whole {
+    use serde::de::{Deserializer, Error, Visitor};
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    struct Whole<T>(PhantomData<T>);
+
+    impl<T: TryFrom<u64>> Visitor<'_> for Whole<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number in range")
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<T, E> {
+            let u = u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))?;
+            self.visit_u64(u)
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<T, E> {
+            if v.fract() != 0.0 || !(0.0..=u64::MAX as f64).contains(&v) {
+                return Err(E::custom(format!("{v} is not a whole number in range")));
+            }
+            // A whole, in-range f64: the cast is exact.
+            self.visit_u64(v as u64)
+        }
+    }
+
+    /// Deserializes a whole number of type `T`.
+    pub fn de<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_any(Whole(PhantomData))
+    }
+
+    /// Deserializes an optional whole number of type `T`.
+    pub fn opt<'de, D: Deserializer<'de>, T: TryFrom<u64>>(d: D) -> Result<Option<T>, D::Error> {
+        struct Opt<T>(PhantomData<T>);
+        impl<'de, T: TryFrom<u64>> Visitor<'de> for Opt<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number or null")
+            }
+            fn visit_none<E: Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: Error>(self) -> Result<Option<T>, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+                de(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt(PhantomData))
+    }
 }
 
 /// A two-way table of names.
@@ -168,6 +233,7 @@ pub enum TransformDoc {
         /// The factor; finite and not zero.
         factor: f64,
         /// Decimal places kept on Handoff's side.
+        #[serde(deserialize_with = "whole::de")]
         #[schema(minimum = 0, maximum = 255)]
         decimals: u8,
     },
@@ -178,10 +244,13 @@ pub enum TransformDoc {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryDoc {
     /// Attempts in all before a write gives up (link status `error`).
+    #[serde(deserialize_with = "whole::de")]
     pub max_attempts: u32,
     /// The first delay; each further attempt doubles it.
+    #[serde(deserialize_with = "whole::de")]
     pub base_delay_ms: u64,
     /// The longest delay.
+    #[serde(deserialize_with = "whole::de")]
     pub max_delay_ms: u64,
 }
 

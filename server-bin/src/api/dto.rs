@@ -409,6 +409,15 @@ impl From<BulkTarget> for ops::BulkTarget {
     }
 }
 
+fn side_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::Type(
+            utoipa::openapi::schema::Type::String,
+        ))
+        .enum_values(Some(["handoff", "jira"]))
+        .build()
+}
+
 /// How to create a link: one body per action.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -440,7 +449,7 @@ pub struct LinkExistingLink {
     /// The issue id or key.
     pub jira_issue: String,
     /// Whose values win where the two differ: `handoff` or `jira`.
-    #[schema(value_type = String, example = "handoff")]
+    #[schema(schema_with = side_schema)]
     pub prefer: Side,
 }
 

@@ -12,6 +12,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod handlers;
+mod schema;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -167,7 +168,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    schema::finish(api_router().split_for_parts().1)
 }
 
 async fn no_route(req: Request) -> impl IntoResponse {
@@ -189,6 +190,7 @@ async fn wrong_method(req: Request) -> impl IntoResponse {
 /// The router of the whole API over `rt`.
 pub fn app(rt: Arc<Runtime>, config: ApiConfig) -> Router {
     let (router, doc) = api_router().split_for_parts();
+    let doc = schema::finish(doc);
     let openapi = Arc::new(doc.to_pretty_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot serialize the OpenAPI document");
         String::from("{}")

@@ -181,7 +181,10 @@ pub async fn offline(out: &Output, command: Command) -> anyhow::Result<ExitCode>
                     project,
                 },
         } => super::webhook::inspect(out, &file, config.as_deref(), project.as_deref())?,
-        Command::Serve { .. } | Command::Demo { .. } | Command::Convert { .. } => {
+        Command::Serve { .. }
+        | Command::Demo { .. }
+        | Command::Convert { .. }
+        | Command::Openapi => {
             bail!("not an offline command")
         }
     }

@@ -136,6 +136,8 @@ pub enum Command {
         #[arg(long)]
         custom: bool,
     },
+    /// Print the HTTP API's OpenAPI document (what the server serves at /api/openapi.json).
+    Openapi,
     /// Convert a text between Markdown, Jira's ADF and Jira wiki markup (stdin → stdout).
     Convert {
         /// The conversion.
@@ -260,6 +262,16 @@ pub fn run(cli: Cli) -> ExitCode {
     let out = Output::new(cli.json);
     match cli.command {
         Command::Convert { conversion } => commands::convert(&out, conversion),
+        Command::Openapi => {
+            match serde_json::to_string_pretty(&crate::api::openapi()) {
+                Ok(doc) => out.line(&doc),
+                Err(e) => {
+                    out.error(&format!("openapi: {e}"));
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::Demo { store, serve } => demo::demo(&out, store, serve),
         Command::Serve { config } => commands::serve(&out, &config.config),
         command => {
