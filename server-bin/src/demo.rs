@@ -24,8 +24,8 @@ use sync_store::Store;
 use tokio::task::JoinHandle;
 
 use sync_engine::{
-    Clock, Counters, JiraSite, ProjectConfig, Runtime, RuntimeConfig, RuntimeError, RuntimeParts,
-    SeqIds, SystemClock,
+    Clock, Counters, Error as EngineError, JiraSite, ProjectConfig, Runtime, RuntimeConfig,
+    RuntimeParts, SeqIds, SystemClock,
 };
 
 /// The Handoff project of the demo.
@@ -54,7 +54,7 @@ pub const MERGED_TEXT: &str =
 pub enum DemoError {
     /// The runtime failed.
     #[error("{0}")]
-    Runtime(#[from] RuntimeError),
+    Runtime(#[from] EngineError),
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(#[from] sync_store::StoreError),
@@ -320,7 +320,7 @@ impl DemoWorld {
         &self,
         issue_id: &str,
         work_item_id: &str,
-    ) -> Result<BTreeMap<String, Value>, RuntimeError> {
+    ) -> Result<BTreeMap<String, Value>, EngineError> {
         Ok(self
             .rt
             .read_issue(PROJECT, issue_id, Some(work_item_id))
@@ -506,7 +506,7 @@ pub async fn run_stories(
     ));
     let mut c = Checks::new();
     c.that("the runtime settles", world.settle().await);
-    let h = host.get_item(&wi).await.map_err(RuntimeError::from)?;
+    let h = host.get_item(&wi).await.map_err(EngineError::from)?;
     let hf = h.map(|i| i.fields).unwrap_or_default();
     line(&format!(
         "  Handoff  {wi}: title {}, size {}, labels {}",
@@ -602,7 +602,7 @@ pub async fn run_stories(
     let hf = host
         .get_item(&wi)
         .await
-        .map_err(RuntimeError::from)?
+        .map_err(EngineError::from)?
         .map(|i| i.fields)
         .unwrap_or_default();
     let j = world.jira_values(&issue_id, &wi).await?;
@@ -641,7 +641,7 @@ pub async fn run_stories(
             let hf = host
                 .get_item(&wi)
                 .await
-                .map_err(RuntimeError::from)?
+                .map_err(EngineError::from)?
                 .map(|i| i.fields)
                 .unwrap_or_default();
             let j = world.jira_values(&issue_id, &wi).await?;
@@ -716,7 +716,7 @@ pub async fn run_stories(
     let hf = host
         .get_item(&wi)
         .await
-        .map_err(RuntimeError::from)?
+        .map_err(EngineError::from)?
         .map(|i| i.fields)
         .unwrap_or_default();
     c.eq(
@@ -747,8 +747,8 @@ pub async fn run_stories(
         .jira(SITE)?
         .comments(&issue_id)
         .await
-        .map_err(RuntimeError::from)?;
-    let host_comments = host.list_comments(&wi).await.map_err(RuntimeError::from)?;
+        .map_err(EngineError::from)?;
+    let host_comments = host.list_comments(&wi).await.map_err(EngineError::from)?;
     let mirrored_in_jira: Vec<_> = jira_comments
         .iter()
         .filter(|c| c.body_markdown.contains("Reviewed the reset flow."))
@@ -798,7 +798,7 @@ pub async fn run_stories(
     let mut c = Checks::new();
     c.that("the runtime settles", world.settle().await);
     let status = rt.store().link_view(&link_id).await?.map(|v| v.status);
-    let kept = host.get_item(&wi).await.map_err(RuntimeError::from)?;
+    let kept = host.get_item(&wi).await.map_err(EngineError::from)?;
     line(&format!(
         "  engine   link {}; Handoff item {wi} {}",
         status.map_or("missing", LinkStatus::as_str),

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, HostConfig, SiteConfig};
 use sync_engine::{
-    Clock, JiraSite, Runtime, RuntimeConfig, RuntimeError, RuntimeParts, Schedule, SeqIds,
+    Clock, Error as EngineError, JiraSite, Runtime, RuntimeConfig, RuntimeParts, Schedule, SeqIds,
     SystemClock, WebhookKeeper,
 };
 
@@ -40,7 +40,7 @@ pub enum ServeError {
     Host(#[from] handoff_adapter::HostError),
     /// The runtime refused the config.
     #[error("{0}")]
-    Runtime(#[from] RuntimeError),
+    Runtime(#[from] EngineError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -11,7 +11,7 @@ use sync_domain::mapping::Side;
 use sync_domain::DomainError;
 use sync_store::{EventMetadata, Source};
 
-use super::{Runtime, RuntimeError};
+use super::{Error, Runtime};
 
 /// Whether the link already knows `c` (seen on `side`) as it is now: the same original
 /// with the same body, or one of our mirrors.
@@ -42,7 +42,7 @@ impl Runtime {
         link_id: &str,
         issue_id: &str,
         jira: &JiraClient,
-    ) -> Result<usize, RuntimeError> {
+    ) -> Result<usize, Error> {
         let comments = jira.comments(issue_id).await?;
         let observed = comments.iter().map(observe_rest_comment).collect();
         self.feed_comments(link_id, Side::Jira, observed).await
@@ -54,7 +54,7 @@ impl Runtime {
         &self,
         link_id: &str,
         item_id: &str,
-    ) -> Result<usize, RuntimeError> {
+    ) -> Result<usize, Error> {
         let comments = self.host.list_comments(item_id).await?;
         let observed = comments
             .into_iter()
@@ -74,7 +74,7 @@ impl Runtime {
         link_id: &str,
         side: Side,
         observed: Vec<ObservedComment>,
-    ) -> Result<usize, RuntimeError> {
+    ) -> Result<usize, Error> {
         let state = self.store.load(link_id).await?.state;
         let source = match side {
             Side::Jira => Source::Jira,

@@ -18,7 +18,7 @@ use sync_domain::mapping::Side;
 use sync_store::{AttemptOutcome, EventMetadata, LeasedIntent, Source, SyncAttempt};
 use tracing::Instrument;
 
-use super::{Runtime, RuntimeError};
+use super::{Error, Runtime};
 
 /// What one dispatcher pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,9 +52,9 @@ fn from_jira(e: JiraError) -> Failure {
 }
 
 /// A read-back that failed after the write landed.
-fn read_failure(e: RuntimeError) -> Failure {
+fn read_failure(e: Error) -> Failure {
     match e {
-        RuntimeError::Jira(j) => from_jira(j),
+        Error::Jira(j) => from_jira(j),
         other => Failure::Class(
             ErrorClass::Retryable {
                 retry_after_ms: None,
@@ -86,10 +86,7 @@ struct Done {
 impl Runtime {
     /// One dispatcher pass: leases up to `limit` links with a due intent and carries out the
     /// first due intent of each, concurrently across links.
-    pub async fn dispatch_once(
-        self: &Arc<Self>,
-        limit: u32,
-    ) -> Result<DispatchReport, RuntimeError> {
+    pub async fn dispatch_once(self: &Arc<Self>, limit: u32) -> Result<DispatchReport, Error> {
         let mut tasks = tokio::task::JoinSet::new();
         self.lease_and_spawn(limit, &mut tasks).await?;
         let mut report = DispatchReport::default();
@@ -105,8 +102,8 @@ impl Runtime {
     async fn lease_and_spawn(
         self: &Arc<Self>,
         limit: u32,
-        tasks: &mut tokio::task::JoinSet<Result<Option<bool>, RuntimeError>>,
-    ) -> Result<usize, RuntimeError> {
+        tasks: &mut tokio::task::JoinSet<Result<Option<bool>, Error>>,
+    ) -> Result<usize, Error> {
         let pass = Arc::new(self.dispatch_gate.clone().read_owned().await);
         if self.dispatch_paused.load(Ordering::SeqCst) {
             return Ok(0);
@@ -145,7 +142,7 @@ impl Runtime {
     /// Adds a finished dispatch task to a report.
     fn count_task(
         &self,
-        r: Result<Result<Option<bool>, RuntimeError>, tokio::task::JoinError>,
+        r: Result<Result<Option<bool>, Error>, tokio::task::JoinError>,
         report: &mut DispatchReport,
     ) {
         match r {
@@ -171,7 +168,7 @@ impl Runtime {
 
     /// Carries out one leased intent. `Some(true)` when it succeeded, `Some(false)` when it
     /// failed, `None` when it was no longer wanted.
-    async fn dispatch_leased(&self, l: &LeasedIntent) -> Result<Option<bool>, RuntimeError> {
+    async fn dispatch_leased(&self, l: &LeasedIntent) -> Result<Option<bool>, Error> {
         let link_id = &l.queued.link_id;
         let intent = &l.queued.intent;
         let correlation = intent.id.clone();

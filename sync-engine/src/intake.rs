@@ -16,7 +16,7 @@ use sync_store::{EventMetadata, InboxEntry, InboxInsert, RejectedDelivery, Sourc
 use tokio::sync::broadcast;
 use tracing::Instrument;
 
-use super::{DeliveryOutcome, Runtime, RuntimeError, SiteChoiceError};
+use super::{DeliveryOutcome, Error, Runtime, SiteChoiceError};
 
 /// What became of a webhook delivery at intake.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +189,7 @@ impl Runtime {
     /// command still runs against its link's sequence, so two deliveries that reach one link
     /// through both sides are ordered by the store's check). With a concurrency of 1 the
     /// groups run one after another, in the order of the batch.
-    pub async fn process_inbox(self: &Arc<Self>) -> Result<usize, RuntimeError> {
+    pub async fn process_inbox(self: &Arc<Self>) -> Result<usize, Error> {
         let mut done = 0;
         loop {
             let batch = self.store.inbox_unprocessed(64).await?;
@@ -261,7 +261,7 @@ impl Runtime {
     async fn process_group(
         &self,
         group: Vec<(InboxEntry, Delivery)>,
-    ) -> (usize, Result<(), RuntimeError>) {
+    ) -> (usize, Result<(), Error>) {
         let mut done = 0;
         for (entry, delivery) in group {
             // One span per delivery; its id is the correlation id of the commands it causes
@@ -293,11 +293,7 @@ impl Runtime {
         (done, Ok(()))
     }
 
-    async fn process_entry(
-        &self,
-        entry: &InboxEntry,
-        delivery: Delivery,
-    ) -> Result<String, RuntimeError> {
+    async fn process_entry(&self, entry: &InboxEntry, delivery: Delivery) -> Result<String, Error> {
         match delivery {
             Delivery::Jira {
                 site,
@@ -321,7 +317,7 @@ impl Runtime {
         site: Option<&str>,
         delivery_id: &str,
         event: &JiraEvent,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         let Ok(site_name) = self.choose_site(site).map(str::to_string) else {
             return Ok("no site".into());
         };
@@ -396,7 +392,7 @@ impl Runtime {
         &self,
         delivery_id: &str,
         n: &HostNotification,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         let Some(link) = self.link_for_item(&n.item_id).await? else {
             return Ok("no link".into());
         };
@@ -481,7 +477,7 @@ impl Runtime {
         cmd: LinkCommand,
         meta: &EventMetadata,
         what: &str,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         match self.run(link_id, cmd, meta).await {
             Ok(events) => Ok(format!("{what}: {} events", events.len())),
             Err(e) if matches!(e.domain(), Some(DomainError::LinkUnlinked)) => {

@@ -20,6 +20,7 @@
 
 mod comments;
 mod dispatch;
+mod error;
 mod intake;
 pub mod ops;
 mod poll;
@@ -31,21 +32,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use handoff_adapter::{Host, HostError, HostItem};
+use handoff_adapter::{Host, HostItem};
 use jira_adapter::client::{JiraClient, JiraIssue};
-use jira_adapter::error::JiraError;
 use jira_adapter::observe::{fields_to_read, observe_issue, ObserveContext};
 use sync_domain::link::{
     HandoffObservation, JiraObservation, JiraRef, LinkCommand, LinkStatus, Millis,
 };
 use sync_domain::mapping::ProjectMapping;
-use sync_domain::{DomainError, Value};
-use sync_store::{EventMetadata, Source, Store, StoreError};
+use sync_domain::Value;
+use sync_store::{EventMetadata, Source, Store};
 use tokio::sync::{Notify, OnceCell};
 
 pub use dispatch::DispatchReport;
+pub use error::Error;
 pub use intake::{IntakeError, IntakeOutcome};
-pub use ops::OpsError;
 pub use schedule::{ReconcileReport, Schedule, WebhookKeeper, WEBHOOK_EVENTS};
 pub use telemetry::{Counters, DeliveryOutcome, Telemetry};
 
@@ -202,42 +202,6 @@ pub struct RuntimeParts {
     pub ids: Arc<dyn IdSource>,
 }
 
-/// Why a runtime operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// The store failed (or refused a command: the domain's error is inside).
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    /// A Jira call failed.
-    #[error("jira: {0}")]
-    Jira(#[from] JiraError),
-    /// A host call failed.
-    #[error("host: {0}")]
-    Host(#[from] HostError),
-    /// The item or issue to link does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// The project is not configured.
-    #[error("unknown project {0:?}")]
-    UnknownProject(String),
-    /// The Jira site is not configured.
-    #[error("unknown Jira site {0:?}")]
-    UnknownSite(String),
-    /// The runtime was built from an inconsistent config.
-    #[error("config: {0}")]
-    Config(String),
-}
-
-impl RuntimeError {
-    /// The domain's refusal, when that is what this is.
-    pub fn domain(&self) -> Option<&DomainError> {
-        match self {
-            RuntimeError::Store(StoreError::Domain(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 /// Why no Jira site could be chosen by [`choose_site`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SiteChoiceError {
@@ -318,7 +282,7 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime over `parts` with `config`. Fails when a project names a site that is not
     /// among the parts, or two projects or sites share an id.
-    pub fn new(parts: RuntimeParts, config: RuntimeConfig) -> Result<Arc<Runtime>, RuntimeError> {
+    pub fn new(parts: RuntimeParts, config: RuntimeConfig) -> Result<Arc<Runtime>, Error> {
         let mut sites = BTreeMap::new();
         for site in parts.sites {
             let name = site.name.clone();
@@ -327,7 +291,7 @@ impl Runtime {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(RuntimeError::Config(format!(
+                return Err(Error::Invalid(format!(
                     "the Jira site name {name:?} must be letters, digits, '-' or '_'"
                 )));
             }
@@ -336,15 +300,13 @@ impl Runtime {
                 our_account: OnceCell::new(),
             };
             if sites.insert(name.clone(), state).is_some() {
-                return Err(RuntimeError::Config(format!(
-                    "two Jira sites are named {name:?}"
-                )));
+                return Err(Error::Invalid(format!("two Jira sites are named {name:?}")));
             }
         }
         let mut projects = BTreeMap::new();
         for p in &config.projects {
             if !sites.contains_key(&p.site) {
-                return Err(RuntimeError::Config(format!(
+                return Err(Error::Invalid(format!(
                     "project {:?} names the Jira site {:?}, which is not configured",
                     p.project_id, p.site
                 )));
@@ -353,7 +315,7 @@ impl Runtime {
                 .insert(p.project_id.clone(), Arc::new(p.clone()))
                 .is_some()
             {
-                return Err(RuntimeError::Config(format!(
+                return Err(Error::Invalid(format!(
                     "two projects have the id {:?}",
                     p.project_id
                 )));
@@ -391,12 +353,12 @@ impl Runtime {
     }
 
     /// The Jira client of a site.
-    pub fn jira(&self, site: &str) -> Result<&JiraClient, RuntimeError> {
+    pub fn jira(&self, site: &str) -> Result<&JiraClient, Error> {
         self.site(site).map(|s| &s.site.client)
     }
 
     /// The Jira client of a project's site.
-    pub fn jira_for_project(&self, project_id: &str) -> Result<&JiraClient, RuntimeError> {
+    pub fn jira_for_project(&self, project_id: &str) -> Result<&JiraClient, Error> {
         let site = self.project(project_id)?.site.clone();
         self.jira(&site)
     }
@@ -414,20 +376,20 @@ impl Runtime {
         choose_site(self.sites.keys().map(String::as_str), wanted)
     }
 
-    fn site(&self, name: &str) -> Result<&SiteState, RuntimeError> {
+    fn site(&self, name: &str) -> Result<&SiteState, Error> {
         self.sites
             .get(name)
-            .ok_or_else(|| RuntimeError::UnknownSite(name.to_string()))
+            .ok_or_else(|| Error::not_found("site", name))
     }
 
     /// A project's settings (with the mapping in force now).
-    pub fn project(&self, project_id: &str) -> Result<Arc<ProjectConfig>, RuntimeError> {
+    pub fn project(&self, project_id: &str) -> Result<Arc<ProjectConfig>, Error> {
         self.projects
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(project_id)
             .cloned()
-            .ok_or_else(|| RuntimeError::UnknownProject(project_id.to_string()))
+            .ok_or_else(|| Error::not_found("project", project_id.to_string()))
     }
 
     /// Every project's settings, by project id.
@@ -442,15 +404,11 @@ impl Runtime {
 
     /// Puts a new mapping in force for a project's new links and observations (the caller
     /// records the change in the project's history and tells the existing links).
-    pub fn set_mapping(
-        &self,
-        project_id: &str,
-        mapping: ProjectMapping,
-    ) -> Result<(), RuntimeError> {
+    pub fn set_mapping(&self, project_id: &str, mapping: ProjectMapping) -> Result<(), Error> {
         let mut projects = self.projects.write().unwrap_or_else(|p| p.into_inner());
         let p = projects
             .get_mut(project_id)
-            .ok_or_else(|| RuntimeError::UnknownProject(project_id.to_string()))?;
+            .ok_or_else(|| Error::not_found("project", project_id.to_string()))?;
         let mut next = (**p).clone();
         next.mapping = mapping;
         *p = Arc::new(next);
@@ -509,7 +467,7 @@ impl Runtime {
         &self,
         site: &str,
         issue_id: &str,
-    ) -> Result<Option<sync_store::LinkView>, RuntimeError> {
+    ) -> Result<Option<sync_store::LinkView>, Error> {
         let links = self.store.links_by_issue(issue_id).await?;
         Ok(self.pick_link(links, |p| p.site == site))
     }
@@ -518,7 +476,7 @@ impl Runtime {
     pub async fn link_for_item(
         &self,
         work_item_id: &str,
-    ) -> Result<Option<sync_store::LinkView>, RuntimeError> {
+    ) -> Result<Option<sync_store::LinkView>, Error> {
         let links = self.store.links_by_work_item(work_item_id).await?;
         Ok(self.pick_link(links, |_| true))
     }
@@ -546,7 +504,7 @@ impl Runtime {
         project: &'a ProjectConfig,
         our_account: Option<&'a str>,
         marker: Option<&'a str>,
-    ) -> Result<ObserveContext<'a>, RuntimeError> {
+    ) -> Result<ObserveContext<'a>, Error> {
         let site = self.site(&project.site)?;
         Ok(ObserveContext {
             mapping: &project.mapping,
@@ -563,7 +521,7 @@ impl Runtime {
         project_id: &str,
         issue_id: &str,
         work_item_id: Option<&str>,
-    ) -> Result<(JiraRef, JiraObservation), RuntimeError> {
+    ) -> Result<(JiraRef, JiraObservation), Error> {
         let project = self.project(project_id)?;
         let site = self.site(&project.site)?;
         let fields = fields_to_read(&project.mapping);
@@ -580,7 +538,7 @@ impl Runtime {
         project_id: &str,
         issue: &JiraIssue,
         work_item_id: Option<&str>,
-    ) -> Result<(JiraRef, JiraObservation), RuntimeError> {
+    ) -> Result<(JiraRef, JiraObservation), Error> {
         let project = self.project(project_id)?;
         let site = self.site(&project.site)?;
         let jira = &site.site.client;
@@ -624,7 +582,7 @@ impl Runtime {
         link_id: &str,
         cmd: LinkCommand,
         meta: &EventMetadata,
-    ) -> Result<Vec<sync_domain::link::LinkEvent>, RuntimeError> {
+    ) -> Result<Vec<sync_domain::link::LinkEvent>, Error> {
         Ok(self.run_loaded(link_id, cmd, meta).await?.0)
     }
 
@@ -639,7 +597,7 @@ impl Runtime {
             Vec<sync_domain::link::LinkEvent>,
             Arc<sync_store::LoadedLink>,
         ),
-        RuntimeError,
+        Error,
     > {
         let (events, loaded) = self
             .store
@@ -656,7 +614,7 @@ impl Runtime {
 
     /// Links a host item to a new Jira issue (the engine creates it): "push to Jira".
     /// Returns the link id; an item already linked returns its link.
-    pub async fn push_item(&self, work_item_id: &str, actor: &str) -> Result<String, RuntimeError> {
+    pub async fn push_item(&self, work_item_id: &str, actor: &str) -> Result<String, Error> {
         if let Some(v) = self.link_for_item(work_item_id).await? {
             if v.status != LinkStatus::Unlinked {
                 return Ok(v.link_id);
@@ -666,7 +624,7 @@ impl Runtime {
             .host
             .get_item(work_item_id)
             .await?
-            .ok_or_else(|| RuntimeError::NotFound(format!("work item {work_item_id}")))?;
+            .ok_or_else(|| Error::not_found("work_item", work_item_id))?;
         let project = self.project(&item.project_id)?;
         let link_id = self.ids.next_id("link");
         let cmd = LinkCommand::CreateFromHandoff {
@@ -692,7 +650,7 @@ impl Runtime {
         project_id: &str,
         issue_id: &str,
         actor: &str,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         let project = self.project(project_id)?;
         if let Some(v) = self.link_for_issue(&project.site, issue_id).await? {
             if v.status != LinkStatus::Unlinked {
@@ -721,7 +679,7 @@ impl Runtime {
         search: &jira_adapter::client::SearchRequest,
         found: &JiraIssue,
         actor: &str,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         let project = self.project(project_id)?;
         let complete = fields_to_read(&project.mapping)
             .iter()
@@ -744,7 +702,7 @@ impl Runtime {
         &self,
         project_id: &str,
         jql: &str,
-    ) -> Result<jira_adapter::client::SearchRequest, RuntimeError> {
+    ) -> Result<jira_adapter::client::SearchRequest, Error> {
         let project = self.project(project_id)?;
         let fields = fields_to_read(&project.mapping);
         let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -757,7 +715,7 @@ impl Runtime {
         issue: JiraRef,
         observed: JiraObservation,
         actor: &str,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<String, Error> {
         let link_id = self.ids.next_id("link");
         let cmd = LinkCommand::CreateFromJira {
             cmd_id: self.ids.next_id("import"),
@@ -782,7 +740,7 @@ impl Runtime {
         conflict_id: &str,
         resolution: sync_domain::link::Resolution,
         actor: &str,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), Error> {
         let cmd = LinkCommand::ResolveConflict {
             cmd_id: self.ids.next_id("resolve"),
             conflict_id: conflict_id.to_string(),
@@ -818,7 +776,7 @@ impl Runtime {
     /// (intents backing off until later do not count).
     /// One query counted through indexes ([`sync_store::Store::pending_work`]): its cost
     /// grows with the waiting work, not with the number of links.
-    pub async fn is_idle(&self) -> Result<bool, RuntimeError> {
+    pub async fn is_idle(&self) -> Result<bool, Error> {
         Ok(self.store.pending_work(self.now()).await?.is_idle())
     }
 }

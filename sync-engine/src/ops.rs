@@ -2,7 +2,7 @@
 //! status and history, the conflict queue and its resolution, the field mapping (read,
 //! change, dry run), Jira field discovery, links (create, find, unlink), statistics, bulk
 //! syncs and retries. Each operation returns a serializable view for people; the ids a
-//! person gives that name nothing are [`OpsError::NotFound`].
+//! person gives that name nothing are [`Error::NotFound`].
 //!
 //! Architecture invariant: nothing here decides a sync rule. Every change is a command to a
 //! link or project aggregate (the domain decides); the views only read.
@@ -13,12 +13,12 @@ use sync_domain::link::{
     ConflictKind, DispatchOutcome, IntentAction, JiraRef, LinkCommand, LinkEvent, LinkStatus,
     Millis, Resolution, ResolvedBy, UnlinkReason,
 };
-use sync_domain::mapping::{Direction, MappingError, ProjectMapping, Side};
+use sync_domain::mapping::{Direction, ProjectMapping, Side};
 use sync_domain::project::ProjectCommand;
 use sync_domain::{DomainError, Value, ValueKind};
-use sync_store::{EventMetadata, LinkView, Recorded, Source, StoreError};
+use sync_store::{EventMetadata, LinkView, Recorded, Source};
 
-use super::{Runtime, RuntimeError};
+use super::{Error, Runtime};
 
 /// The most work items one bulk sync takes.
 pub const MAX_BULK: usize = 500;
@@ -27,100 +27,8 @@ pub const MAX_IMPORT: usize = 200;
 /// The window the statistics' rates cover: the last hour.
 pub const STATS_WINDOW_MS: u64 = 60 * 60 * 1000;
 
-/// Why an operation failed, in the terms a person (or an HTTP status) needs.
-#[derive(Debug, thiserror::Error)]
-pub enum OpsError {
-    /// An id names nothing: `what` is `work_item`, `link`, `conflict`, `project`, `site`,
-    /// `jira_issue`.
-    #[error("no {what} {id:?}")]
-    NotFound {
-        /// The kind of thing.
-        what: &'static str,
-        /// The id given.
-        id: String,
-    },
-    /// The request cannot be carried out as asked (a person must change it).
-    #[error("{0}")]
-    Invalid(String),
-    /// The mapping is invalid; every problem is listed.
-    #[error("invalid field mapping: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    InvalidMapping(Vec<MappingError>),
-    /// The link's state refuses the operation (e.g. it is unlinked, or already linked).
-    #[error("{0}")]
-    Refused(String),
-    /// Jira or the host failed or refused a call; retry later.
-    #[error("{0}")]
-    Upstream(String),
-    /// The store failed; retry later.
-    #[error("store: {0}")]
-    Store(StoreError),
-}
-
-impl From<StoreError> for OpsError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Domain(d) => OpsError::from(d),
-            other => OpsError::Store(other),
-        }
-    }
-}
-
-impl From<DomainError> for OpsError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::InvalidMapping(v) => OpsError::InvalidMapping(v),
-            DomainError::ConflictNotFound(id) => OpsError::NotFound {
-                what: "conflict",
-                id,
-            },
-            DomainError::InvalidValue { .. } | DomainError::MergeValueDoesNotFit { .. } => {
-                OpsError::Invalid(e.to_string())
-            }
-            other => OpsError::Refused(other.to_string()),
-        }
-    }
-}
-
-impl From<crate::SiteChoiceError> for OpsError {
-    fn from(e: crate::SiteChoiceError) -> Self {
-        match e {
-            crate::SiteChoiceError::Unknown { name, .. } => OpsError::NotFound {
-                what: "site",
-                id: name,
-            },
-            other => OpsError::Invalid(other.to_string()),
-        }
-    }
-}
-
-impl From<RuntimeError> for OpsError {
-    fn from(e: RuntimeError) -> Self {
-        match e {
-            RuntimeError::Store(s) => OpsError::from(s),
-            RuntimeError::Jira(j) if j.class() == jira_adapter::error::ErrorClass::NotFound => {
-                OpsError::NotFound {
-                    what: "jira_issue",
-                    id: j.to_string(),
-                }
-            }
-            RuntimeError::Jira(j) => OpsError::Upstream(format!("Jira: {j}")),
-            RuntimeError::Host(h) => OpsError::Upstream(format!("host: {h}")),
-            RuntimeError::NotFound(what) => OpsError::NotFound {
-                what: "work_item",
-                id: what,
-            },
-            RuntimeError::UnknownProject(id) => OpsError::NotFound {
-                what: "project",
-                id,
-            },
-            RuntimeError::UnknownSite(id) => OpsError::NotFound { what: "site", id },
-            RuntimeError::Config(c) => OpsError::Invalid(c),
-        }
-    }
-}
-
-fn not_found(what: &'static str, id: &str) -> OpsError {
-    OpsError::NotFound {
+fn not_found(what: &'static str, id: &str) -> Error {
+    Error::NotFound {
         what,
         id: id.to_string(),
     }
@@ -619,8 +527,8 @@ fn history_entry(r: &Recorded<LinkEvent>, summary: String) -> HistoryEntry {
 }
 
 impl Runtime {
-    /// The link of a work item, or [`OpsError::NotFound`].
-    async fn item_link(&self, work_item_id: &str) -> Result<LinkView, OpsError> {
+    /// The link of a work item, or [`Error::NotFound`].
+    async fn item_link(&self, work_item_id: &str) -> Result<LinkView, Error> {
         self.link_for_item(work_item_id)
             .await?
             .ok_or_else(|| not_found("work_item", work_item_id))
@@ -628,7 +536,7 @@ impl Runtime {
 
     /// A work item's sync status: status, Jira key, last sync, and its open conflicts with
     /// both values.
-    pub async fn sync_status(&self, work_item_id: &str) -> Result<SyncStatusView, OpsError> {
+    pub async fn sync_status(&self, work_item_id: &str) -> Result<SyncStatusView, Error> {
         let view = self.item_link(work_item_id).await?;
         let state = self.store.load(&view.link_id).await?.state;
         let conflicts = state
@@ -652,22 +560,22 @@ impl Runtime {
 
     /// Forces a full sync of a linked work item: both sides are read now and compared, and
     /// writes that failed are tried again.
-    pub async fn force_sync(&self, work_item_id: &str, actor: &str) -> Result<LinkInfo, OpsError> {
+    pub async fn force_sync(&self, work_item_id: &str, actor: &str) -> Result<LinkInfo, Error> {
         let view = self.item_link(work_item_id).await?;
         self.force_sync_link(&view, actor).await?;
         let after = self.store.link_view(&view.link_id).await?;
         Ok(LinkInfo::from(after.as_ref().unwrap_or(&view)))
     }
 
-    async fn force_sync_link(&self, view: &LinkView, actor: &str) -> Result<(), OpsError> {
+    async fn force_sync_link(&self, view: &LinkView, actor: &str) -> Result<(), Error> {
         if view.status == LinkStatus::Unlinked {
-            return Err(OpsError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "link {} is unlinked; it no longer syncs",
                 view.link_id
             )));
         }
         let (Some(item_id), Some(issue_id)) = (&view.work_item_id, &view.issue_id) else {
-            return Err(OpsError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "link {} is still being created; sync it once both sides exist",
                 view.link_id
             )));
@@ -677,7 +585,7 @@ impl Runtime {
             .host
             .get_item(item_id)
             .await
-            .map_err(RuntimeError::from)?
+            .map_err(Error::from)?
             .ok_or_else(|| not_found("work_item", item_id))?;
         let (_, observed) = self
             .read_issue(&view.project_id, issue_id, Some(item_id))
@@ -699,7 +607,7 @@ impl Runtime {
         &self,
         work_item_id: &str,
         all: bool,
-    ) -> Result<Vec<HistoryEntry>, OpsError> {
+    ) -> Result<Vec<HistoryEntry>, Error> {
         let links = self.store.links_by_work_item(work_item_id).await?;
         if links.is_empty() {
             return Err(not_found("work_item", work_item_id));
@@ -723,7 +631,7 @@ impl Runtime {
     }
 
     /// A project's open conflicts, oldest first.
-    pub async fn project_conflicts(&self, project_id: &str) -> Result<Vec<ConflictInfo>, OpsError> {
+    pub async fn project_conflicts(&self, project_id: &str) -> Result<Vec<ConflictInfo>, Error> {
         self.project(project_id)?;
         let mut out = Vec::new();
         let mut views: BTreeMap<String, LinkView> = BTreeMap::new();
@@ -741,7 +649,7 @@ impl Runtime {
     }
 
     /// The link an open conflict is on, found by the conflict's id.
-    async fn conflict_link(&self, conflict_id: &str) -> Result<(LinkView, ValueKind), OpsError> {
+    async fn conflict_link(&self, conflict_id: &str) -> Result<(LinkView, ValueKind), Error> {
         for p in self.projects() {
             for c in self.store.conflicts(&p.project_id).await? {
                 if c.conflict.id == conflict_id {
@@ -765,7 +673,7 @@ impl Runtime {
 
     /// The value kind of a conflict's field (what a merged value must be), found by the
     /// conflict's id.
-    pub async fn conflict_kind(&self, conflict_id: &str) -> Result<ValueKind, OpsError> {
+    pub async fn conflict_kind(&self, conflict_id: &str) -> Result<ValueKind, Error> {
         Ok(self.conflict_link(conflict_id).await?.1)
     }
 
@@ -775,7 +683,7 @@ impl Runtime {
         conflict_id: &str,
         resolution: Resolution,
         actor: &str,
-    ) -> Result<LinkInfo, OpsError> {
+    ) -> Result<LinkInfo, Error> {
         let (view, _) = self.conflict_link(conflict_id).await?;
         self.resolve_conflict(&view.link_id, conflict_id, resolution, actor)
             .await?;
@@ -784,7 +692,7 @@ impl Runtime {
     }
 
     /// A project's mapping in force and who changed it when.
-    pub async fn mappings(&self, project_id: &str) -> Result<MappingsView, OpsError> {
+    pub async fn mappings(&self, project_id: &str) -> Result<MappingsView, Error> {
         let project = self.project(project_id)?;
         let state = self.store.project_load(project_id).await?;
         Ok(MappingsView {
@@ -808,7 +716,7 @@ impl Runtime {
         project_id: &str,
         mapping: ProjectMapping,
         actor: &str,
-    ) -> Result<PutMappingsResult, OpsError> {
+    ) -> Result<PutMappingsResult, Error> {
         let project = self.project(project_id)?;
         mapping.validate()?;
         let now = self.now();
@@ -871,10 +779,10 @@ impl Runtime {
         work_item_id: Option<&str>,
         issue: Option<&str>,
         candidate: Option<ProjectMapping>,
-    ) -> Result<DryRunView, OpsError> {
+    ) -> Result<DryRunView, Error> {
         let project = self.project(project_id)?;
         if work_item_id.is_none() && issue.is_none() {
-            return Err(OpsError::Invalid(
+            return Err(Error::Invalid(
                 "give a workItemId, a jiraIssue, or both".into(),
             ));
         }
@@ -901,14 +809,14 @@ impl Runtime {
                 self.host
                     .get_item(w)
                     .await
-                    .map_err(RuntimeError::from)?
+                    .map_err(Error::from)?
                     .ok_or_else(|| not_found("work_item", w))?,
             ),
             None => None,
         };
         if let Some(item) = &item {
             if item.project_id != project_id {
-                return Err(OpsError::Invalid(format!(
+                return Err(Error::Invalid(format!(
                     "work item {} belongs to project {:?}, not {project_id:?}",
                     item.id, item.project_id
                 )));
@@ -932,7 +840,7 @@ impl Runtime {
             }
         }
         let item = match (&item, &item_id) {
-            (None, Some(w)) => self.host.get_item(w).await.map_err(RuntimeError::from)?,
+            (None, Some(w)) => self.host.get_item(w).await.map_err(Error::from)?,
             (i, _) => i.clone(),
         };
         let linked = link.as_ref().is_some_and(|l| {
@@ -1087,7 +995,7 @@ impl Runtime {
         mapping: &ProjectMapping,
         issue: &str,
         work_item_id: Option<&str>,
-    ) -> Result<(JiraRef, sync_domain::link::JiraObservation), OpsError> {
+    ) -> Result<(JiraRef, sync_domain::link::JiraObservation), Error> {
         let project = self.project(project_id)?;
         let site = self.site(&project.site)?;
         let jira = &site.site.client;
@@ -1098,16 +1006,13 @@ impl Runtime {
             .await
             .map_err(|e| match e.class() {
                 jira_adapter::error::ErrorClass::NotFound => not_found("jira_issue", issue),
-                _ => OpsError::Upstream(format!("Jira: {e}")),
+                _ => Error::Jira(e),
             })?;
         let marker = work_item_id.map(|w| jira.marker_label(w));
         let account = self.our_account(site).await;
         let ctx = jira_adapter::observe::ObserveContext {
             mapping,
-            flavor: jira
-                .flavor()
-                .await
-                .map_err(|e| OpsError::Upstream(format!("Jira: {e}")))?,
+            flavor: jira.flavor().await.map_err(Error::Jira)?,
             our_account: account.as_deref(),
             marker_label: marker.as_deref(),
         };
@@ -1123,13 +1028,10 @@ impl Runtime {
 
     /// The fields of a Jira site (custom field discovery). `site` may be omitted when one
     /// site is configured.
-    pub async fn jira_fields(&self, site: Option<&str>) -> Result<JiraFieldsView, OpsError> {
+    pub async fn jira_fields(&self, site: Option<&str>) -> Result<JiraFieldsView, Error> {
         let name = self.choose_site(site)?.to_string();
         let client = self.jira(&name)?;
-        let fields = client
-            .fields()
-            .await
-            .map_err(|e| OpsError::Upstream(format!("Jira: {e}")))?;
+        let fields = client.fields().await.map_err(Error::Jira)?;
         let mut out: Vec<JiraFieldInfo> = fields
             .iter()
             .map(|f| JiraFieldInfo {
@@ -1153,14 +1055,14 @@ impl Runtime {
         &self,
         req: &CreateLink,
         actor: &str,
-    ) -> Result<CreateLinkResult, OpsError> {
+    ) -> Result<CreateLinkResult, Error> {
         let one = |link_id: String| async move {
             let v = self
                 .store
                 .link_view(&link_id)
                 .await?
                 .ok_or_else(|| not_found("link", &link_id))?;
-            Ok::<_, OpsError>(CreateLinkResult {
+            Ok::<_, Error>(CreateLinkResult {
                 links: vec![LinkInfo::from(&v)],
                 results: Vec::new(),
             })
@@ -1201,17 +1103,17 @@ impl Runtime {
         jira_issue: &str,
         prefer: Side,
         actor: &str,
-    ) -> Result<String, OpsError> {
+    ) -> Result<String, Error> {
         let item = self
             .host
             .get_item(work_item_id)
             .await
-            .map_err(RuntimeError::from)?
+            .map_err(Error::from)?
             .ok_or_else(|| not_found("work_item", work_item_id))?;
         let project = self.project(&item.project_id)?;
         if let Some(l) = self.link_for_item(work_item_id).await? {
             if l.status != LinkStatus::Unlinked {
-                return Err(OpsError::Refused(format!(
+                return Err(Error::Refused(format!(
                     "work item {work_item_id} is already linked (link {})",
                     l.link_id
                 )));
@@ -1220,13 +1122,16 @@ impl Runtime {
         let (issue, observed) = self
             .read_issue(&project.project_id, jira_issue, Some(work_item_id))
             .await
-            .map_err(|e| match OpsError::from(e) {
-                OpsError::NotFound { .. } => not_found("jira_issue", jira_issue),
+            .map_err(|e| match e {
+                Error::NotFound { .. } => not_found("jira_issue", jira_issue),
+                Error::Jira(j) if j.class() == jira_adapter::error::ErrorClass::NotFound => {
+                    not_found("jira_issue", jira_issue)
+                }
                 other => other,
             })?;
         if let Some(l) = self.link_for_issue(&project.site, &issue.id).await? {
             if l.status != LinkStatus::Unlinked {
-                return Err(OpsError::Refused(format!(
+                return Err(Error::Refused(format!(
                     "Jira issue {} is already linked (link {})",
                     issue.key, l.link_id
                 )));
@@ -1255,10 +1160,10 @@ impl Runtime {
         project_id: &str,
         jql: &str,
         actor: &str,
-    ) -> Result<CreateLinkResult, OpsError> {
+    ) -> Result<CreateLinkResult, Error> {
         self.project(project_id)?;
         if jql.trim().is_empty() {
-            return Err(OpsError::Invalid("the JQL is empty".into()));
+            return Err(Error::Invalid("the JQL is empty".into()));
         }
         let client = self.jira_for_project(project_id)?;
         // The search returns the mapped fields: each issue is imported from its result,
@@ -1274,9 +1179,9 @@ impl Runtime {
                 .await
                 .map_err(|e| match e.class() {
                     jira_adapter::error::ErrorClass::Permanent => {
-                        OpsError::Invalid(format!("Jira refused the search: {e}"))
+                        Error::Invalid(format!("Jira refused the search: {e}"))
                     }
-                    _ => OpsError::Upstream(format!("Jira: {e}")),
+                    _ => Error::Jira(e),
                 })?;
             found.extend(page.issues);
             // Jira may return fewer than asked per page when fields are requested.
@@ -1312,7 +1217,7 @@ impl Runtime {
     }
 
     /// A link by its id.
-    pub async fn link(&self, link_id: &str) -> Result<LinkInfo, OpsError> {
+    pub async fn link(&self, link_id: &str) -> Result<LinkInfo, Error> {
         let v = self
             .store
             .link_view(link_id)
@@ -1322,18 +1227,14 @@ impl Runtime {
     }
 
     /// The link of a work item (the live one, or the newest).
-    pub async fn link_by_item(&self, work_item_id: &str) -> Result<LinkInfo, OpsError> {
+    pub async fn link_by_item(&self, work_item_id: &str) -> Result<LinkInfo, Error> {
         Ok(LinkInfo::from(&self.item_link(work_item_id).await?))
     }
 
     /// The link of a Jira issue of a site (by id, or by key when no link has it as id: the
     /// key is then resolved through Jira). `site` may be omitted when one site is
     /// configured.
-    pub async fn link_by_issue(
-        &self,
-        site: Option<&str>,
-        issue: &str,
-    ) -> Result<LinkInfo, OpsError> {
+    pub async fn link_by_issue(&self, site: Option<&str>, issue: &str) -> Result<LinkInfo, Error> {
         let site = self.choose_site(site)?.to_string();
         if let Some(v) = self.link_for_issue(&site, issue).await? {
             return Ok(LinkInfo::from(&v));
@@ -1347,7 +1248,7 @@ impl Runtime {
             .await
             .map_err(|e| match e.class() {
                 jira_adapter::error::ErrorClass::NotFound => not_found("jira_issue", issue),
-                _ => OpsError::Upstream(format!("Jira: {e}")),
+                _ => Error::Jira(e),
             })?;
         self.link_for_issue(&site, &got.id)
             .await?
@@ -1356,14 +1257,14 @@ impl Runtime {
     }
 
     /// Unlinks: the link stops syncing; the work item and the issue are both kept.
-    pub async fn unlink(&self, link_id: &str, actor: &str) -> Result<LinkInfo, OpsError> {
+    pub async fn unlink(&self, link_id: &str, actor: &str) -> Result<LinkInfo, Error> {
         let view = self
             .store
             .link_view(link_id)
             .await?
             .ok_or_else(|| not_found("link", link_id))?;
         if view.status == LinkStatus::Unlinked {
-            return Err(OpsError::Refused(format!(
+            return Err(Error::Refused(format!(
                 "link {link_id} is already unlinked"
             )));
         }
@@ -1378,7 +1279,7 @@ impl Runtime {
 
     /// Statistics: links by status, conflicts, open writes, the last hour's write attempts,
     /// and what this process received and called.
-    pub async fn stats_view(&self) -> Result<StatsView, OpsError> {
+    pub async fn stats_view(&self) -> Result<StatsView, Error> {
         use super::Counters;
         let s = self.store.stats(self.now(), STATS_WINDOW_MS).await?;
         Ok(StatsView {
@@ -1407,25 +1308,21 @@ impl Runtime {
     }
 
     /// The live links of a project, by link id.
-    pub async fn live_links(&self, project_id: &str) -> Result<Vec<LinkView>, OpsError> {
+    pub async fn live_links(&self, project_id: &str) -> Result<Vec<LinkView>, Error> {
         self.project(project_id)?;
         Ok(self.store.live_links(project_id).await?)
     }
 
     /// Forces a full sync of several work items, or of every live link of a project (at
     /// most [`MAX_BULK`]).
-    pub async fn bulk_sync(
-        &self,
-        target: &BulkTarget,
-        actor: &str,
-    ) -> Result<BulkResult, OpsError> {
-        let views: Vec<(String, Result<LinkView, OpsError>)> = match target {
+    pub async fn bulk_sync(&self, target: &BulkTarget, actor: &str) -> Result<BulkResult, Error> {
+        let views: Vec<(String, Result<LinkView, Error>)> = match target {
             BulkTarget::Items(ids) => {
                 if ids.is_empty() {
-                    return Err(OpsError::Invalid("workItemIds is empty".into()));
+                    return Err(Error::Invalid("workItemIds is empty".into()));
                 }
                 if ids.len() > MAX_BULK {
-                    return Err(OpsError::Invalid(format!(
+                    return Err(Error::Invalid(format!(
                         "at most {MAX_BULK} work items per bulk sync"
                     )));
                 }
@@ -1458,7 +1355,7 @@ impl Runtime {
                     .map(|()| v.link_id.clone()),
                 Err(e) => Err(e),
             };
-            if let Err(OpsError::Store(e)) = &r {
+            if let Err(Error::Store(e)) = &r {
                 tracing::warn!(error = %e, "bulk sync: store");
             }
             results.push(match r {
@@ -1491,7 +1388,7 @@ impl Runtime {
         &self,
         project_id: Option<&str>,
         actor: &str,
-    ) -> Result<BulkResult, OpsError> {
+    ) -> Result<BulkResult, Error> {
         let projects: Vec<String> = match project_id {
             Some(p) => {
                 self.project(p)?;
@@ -1515,8 +1412,7 @@ impl Runtime {
                 let retried = self
                     .run(&v.link_id, cmd, &user_meta(actor))
                     .await
-                    .map(|_| ())
-                    .map_err(OpsError::from);
+                    .map(|_| ());
                 results.push(match retried {
                     Ok(()) => ItemOutcome {
                         id,
@@ -1541,7 +1437,7 @@ impl Runtime {
     }
 
     /// Whether the store answers (a cheap query), for readiness checks.
-    pub async fn store_ready(&self) -> Result<(), OpsError> {
+    pub async fn store_ready(&self) -> Result<(), Error> {
         self.store.link_view("readyz-probe").await?;
         Ok(())
     }

@@ -12,7 +12,7 @@ use jira_adapter::observe::{
 use sync_domain::link::{changelog_since, JiraObservation, LinkCommand, LinkStatus};
 use sync_store::{EventMetadata, Source};
 
-use super::{ProjectConfig, Runtime, RuntimeError};
+use super::{Error, ProjectConfig, Runtime};
 
 /// The checkpoint (in the store) of a project's incremental Jira poll: the time of its last
 /// complete poll, in milliseconds.
@@ -34,7 +34,7 @@ impl Runtime {
     /// One incremental Jira poll of every project. Returns how many linked issues it saw.
     /// A project whose poll fails does not stop the others; the first error is returned
     /// after all were tried.
-    pub async fn poll_jira_once(&self) -> Result<usize, RuntimeError> {
+    pub async fn poll_jira_once(&self) -> Result<usize, Error> {
         let mut seen = 0;
         let mut first_err = None;
         for project in self.projects() {
@@ -54,7 +54,7 @@ impl Runtime {
 
     /// One incremental Jira poll of a project: issues updated since the last poll (minus
     /// the overlap) are read and fed to their links. Returns how many linked issues it saw.
-    pub async fn poll_jira_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
+    pub async fn poll_jira_project(&self, project: &ProjectConfig) -> Result<usize, Error> {
         let now = self.now();
         let overlap = self.config.poll_overlap_ms;
         // Where the last complete poll stopped (kept in the store, so a restart goes on from
@@ -62,9 +62,9 @@ impl Runtime {
         // before).
         let checkpoint = jira_checkpoint(&project.project_id);
         let watermark = match self.store.checkpoint(&checkpoint).await? {
-            Some(v) => v.parse::<i64>().map_err(|e| {
-                RuntimeError::Config(format!("checkpoint {checkpoint} holds {v:?}: {e}"))
-            })?,
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|e| Error::Invalid(format!("checkpoint {checkpoint} holds {v:?}: {e}")))?,
             None => now,
         };
         // `incremental_jql` wraps a base query in parentheses; the project clause is a plain
@@ -126,7 +126,7 @@ impl Runtime {
         issue: &JiraIssue,
         ctx: &ObserveContext<'_>,
         jira: &JiraClient,
-    ) -> Result<JiraObservation, RuntimeError> {
+    ) -> Result<JiraObservation, Error> {
         let state = self.store.load(link_id).await?.state;
         let Some(since) = changelog_since(&state) else {
             return Ok(observe_issue(issue, ctx).0);
@@ -141,7 +141,7 @@ impl Runtime {
 
     /// Follows the host's change feed of every project from where the last poll stopped and
     /// feeds every changed, linked item to its link. Returns how many linked items it saw.
-    pub async fn poll_host_once(&self) -> Result<usize, RuntimeError> {
+    pub async fn poll_host_once(&self) -> Result<usize, Error> {
         let mut seen = 0;
         for project in self.projects() {
             seen += self.poll_host_project(&project).await?;
@@ -150,7 +150,7 @@ impl Runtime {
     }
 
     /// Follows one project's host change feed (see [`Runtime::poll_host_once`]).
-    pub async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, RuntimeError> {
+    pub async fn poll_host_project(&self, project: &ProjectConfig) -> Result<usize, Error> {
         let checkpoint = host_checkpoint(&project.project_id);
         let mut cursor = self.store.checkpoint(&checkpoint).await?;
         let mut seen = 0;

@@ -16,7 +16,7 @@ use sync_domain::DomainError;
 use sync_store::{EventMetadata, LinkView, Source};
 use tokio::task::JoinHandle;
 
-use super::{ProjectConfig, Runtime, RuntimeError};
+use super::{Error, ProjectConfig, Runtime};
 
 /// How often the background jobs of one project run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct ReconcileReport {
 
 impl Runtime {
     /// The live links of a project.
-    async fn links_to_reconcile(&self, project_id: &str) -> Result<Vec<LinkView>, RuntimeError> {
+    async fn links_to_reconcile(&self, project_id: &str) -> Result<Vec<LinkView>, Error> {
         Ok(self.store.live_links(project_id).await?)
     }
 
@@ -93,10 +93,7 @@ impl Runtime {
     /// and when Jira answers 404 its link is unlinked; every linked host item is read, and
     /// one the host no longer has unlinks its link. The domain drops what it has already
     /// seen, so only drift produces events.
-    pub async fn reconcile_project(
-        &self,
-        project_id: &str,
-    ) -> Result<ReconcileReport, RuntimeError> {
+    pub async fn reconcile_project(&self, project_id: &str) -> Result<ReconcileReport, Error> {
         let project = self.project(project_id)?;
         let site = self.site(&project.site)?;
         let jira = &site.site.client;
@@ -177,7 +174,7 @@ impl Runtime {
         project: &ProjectConfig,
         links: &[LinkView],
         report: &mut ReconcileReport,
-    ) -> Result<(), RuntimeError> {
+    ) -> Result<(), Error> {
         for link in links {
             let Some(item_id) = &link.work_item_id else {
                 continue;
@@ -222,7 +219,7 @@ impl Runtime {
         link_id: &str,
         cmd: LinkCommand,
         source: Source,
-    ) -> Result<bool, RuntimeError> {
+    ) -> Result<bool, Error> {
         let meta = EventMetadata::new(source).correlation(format!("reconcile:{link_id}"));
         match self.run(link_id, cmd, &meta).await {
             // Observations are recorded even when they change nothing; drift is anything else.
@@ -242,7 +239,7 @@ impl Runtime {
     /// Makes sure the engine's dynamic webhook is registered on the keeper's site for every
     /// project on it, and refreshes registrations expiring within two weeks. Returns the
     /// webhook ids in force.
-    pub async fn keep_webhook(&self, keeper: &WebhookKeeper) -> Result<Vec<i64>, RuntimeError> {
+    pub async fn keep_webhook(&self, keeper: &WebhookKeeper) -> Result<Vec<i64>, Error> {
         let jira = self.jira(&keeper.site)?;
         let keys: Vec<String> = self
             .projects()
@@ -275,7 +272,7 @@ impl Runtime {
                     ids.push(id);
                 }
                 WebhookRegistration::Rejected(errors) => {
-                    return Err(RuntimeError::Jira(JiraError::Config(format!(
+                    return Err(Error::Jira(JiraError::Config(format!(
                         "Jira refused the webhook registration: {}",
                         errors.join("; ")
                     ))));
@@ -367,7 +364,7 @@ impl ProjectJob {
 }
 
 impl Runtime {
-    async fn run_project_job(&self, job: ProjectJob, project_id: &str) -> Result<(), RuntimeError> {
+    async fn run_project_job(&self, job: ProjectJob, project_id: &str) -> Result<(), Error> {
         let p = self.project(project_id)?;
         match job {
             ProjectJob::JiraPoll => self.poll_jira_project(&p).await.map(|_| ()),
@@ -387,7 +384,7 @@ async fn every_interval<F, Fut>(
     what: &'static str,
 ) where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), RuntimeError>>,
+    Fut: std::future::Future<Output = Result<(), Error>>,
 {
     let start = if now {
         tokio::time::Instant::now()

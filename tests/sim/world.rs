@@ -25,8 +25,8 @@ use sync_domain::link::{HandoffObservation, Millis};
 use sync_domain::mapping::{Direction, FieldMapping, Policy, ProjectMapping, Transform, ValueMap};
 use sync_domain::{Value, ValueKind};
 use sync_engine::{
-    Clock, IntakeError, IntakeOutcome, JiraSite, ProjectConfig, Runtime, RuntimeConfig,
-    RuntimeError, RuntimeParts, SeqIds,
+    Clock, Error as EngineError, IntakeError, IntakeOutcome, JiraSite, ProjectConfig, Runtime,
+    RuntimeConfig, RuntimeParts, SeqIds,
 };
 use sync_store::Store;
 use tokio::sync::broadcast;
@@ -392,12 +392,12 @@ impl World {
     }
 
     /// Links an existing Jira issue (the engine creates its item).
-    pub async fn import_issue(&self, issue_id: &str, actor: &str) -> Result<String, RuntimeError> {
+    pub async fn import_issue(&self, issue_id: &str, actor: &str) -> Result<String, EngineError> {
         self.rt.import_issue(PROJECT, issue_id, actor).await
     }
 
     /// Links a host item (the engine creates its issue).
-    pub async fn push_item(&self, item_id: &str, actor: &str) -> Result<String, RuntimeError> {
+    pub async fn push_item(&self, item_id: &str, actor: &str) -> Result<String, EngineError> {
         self.rt.push_item(item_id, actor).await
     }
 
@@ -593,7 +593,7 @@ impl World {
         &self,
         issue_id: &str,
         work_item_id: &str,
-    ) -> Result<BTreeMap<String, Value>, RuntimeError> {
+    ) -> Result<BTreeMap<String, Value>, EngineError> {
         let (_, observed) = self
             .rt
             .read_issue(PROJECT, issue_id, Some(work_item_id))

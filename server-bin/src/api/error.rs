@@ -7,7 +7,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use sync_engine::OpsError;
+use sync_domain::DomainError;
+use sync_engine::Error;
 
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -90,16 +91,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<OpsError> for ApiError {
-    fn from(e: OpsError) -> Self {
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
         match e {
-            OpsError::NotFound { what, id } => ApiError::new(
+            Error::NotFound { what, id } => ApiError::new(
                 StatusCode::NOT_FOUND,
                 &format!("{what}_not_found"),
                 format!("no {} {id:?}", what.replace('_', " ")),
             ),
-            OpsError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m),
-            OpsError::InvalidMapping(problems) => {
+            Error::Invalid(m) => ApiError::invalid(m),
+            Error::Domain(DomainError::InvalidMapping(problems)) => {
                 let mut err = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_mapping",
@@ -108,16 +109,27 @@ impl From<OpsError> for ApiError {
                 err.body.details = problems.iter().map(ToString::to_string).collect();
                 err
             }
-            OpsError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
-            OpsError::Upstream(m) => {
-                tracing::warn!(error = %m, "an upstream call failed");
+            Error::Domain(
+                d @ (DomainError::InvalidValue { .. } | DomainError::MergeValueDoesNotFit { .. }),
+            ) => ApiError::invalid(d.to_string()),
+            Error::Domain(d) => ApiError::new(StatusCode::CONFLICT, "refused", d.to_string()),
+            Error::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
+            Error::Jira(j) if j.class() == jira_adapter::error::ErrorClass::NotFound => {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "jira_issue_not_found",
+                    format!("no jira issue {:?}", j.to_string()),
+                )
+            }
+            Error::Jira(_) | Error::Host(_) => {
+                tracing::warn!(error = %e, "an upstream call failed");
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "upstream_failed",
                     "a call to Jira or the host failed; retry later",
                 )
             }
-            OpsError::Store(e) => ApiError::unavailable(&e),
+            Error::Store(e) => ApiError::unavailable(&e),
         }
     }
 }
