@@ -95,6 +95,7 @@ pub(crate) fn plain_text(inl: &[Inline]) -> String {
             }
             Inline::Status(t, _) => s.push_str(t),
             Inline::Image(u, a, _) => s.push_str(if a.is_empty() { u } else { a }),
+            Inline::Card(u) => s.push_str(u),
         }
     }
     s
