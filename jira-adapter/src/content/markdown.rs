@@ -554,15 +554,18 @@ fn render_list(items: &[Vec<Block>], delim: &str, start: Option<u64>) -> String 
         };
         out.push(render_item(item, &marker));
     }
-    let loose = items.iter().any(|i| {
-        i.len() > 1
-            && !(i.len() == 2
-                && matches!(i[0], Block::Paragraph(_))
-                && matches!(
-                    i[1],
-                    Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_)
-                ))
-    });
+    // An empty item right after an item's text would be read as that text's continuation:
+    // a blank line goes between.
+    let loose = items.iter().skip(1).any(Vec::is_empty)
+        || items.iter().any(|i| {
+            i.len() > 1
+                && !(i.len() == 2
+                    && matches!(i[0], Block::Paragraph(_))
+                    && matches!(
+                        i[1],
+                        Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_)
+                    ))
+        });
     out.join(if loose { "\n\n" } else { "\n" })
 }
 

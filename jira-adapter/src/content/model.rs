@@ -177,10 +177,7 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
                         v.push((Atom::HardBreak, Vec::new()));
                     }
                     for piece in split_emoji(line) {
-                        match piece {
-                            Atom::Text(s) => v.push((Atom::Text(s), marks.clone())),
-                            other => v.push((other, Vec::new())),
-                        }
+                        v.push((piece, marks.clone()));
                     }
                 }
             }
@@ -193,6 +190,7 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
             Atom::Mention(id, text) => v.push((Atom::Mention(id, one_line(&text)), marks)),
             // A card is marked by nothing (as in ADF).
             Atom::Card(u) => v.push((Atom::Card(one_line(&u)), Vec::new())),
+            Atom::Emoji(e) => v.push((Atom::Emoji(e), marks)),
             Atom::Status(text, color) => v.push((Atom::Status(one_line(&text), color), Vec::new())),
             Atom::Image(u, a, c) => v.push((Atom::Image(u, one_line(&a), one_line(&c)), marks)),
             other => v.push((other, Vec::new())),
@@ -652,7 +650,7 @@ fn normalize_block(b: Block) -> Vec<Block> {
             vec![Block::Code(lang, text)]
         }
         Block::Bullet(items) => {
-            let items = normalize_items(items);
+            let items = normalize_items(items, false);
             if items.is_empty() {
                 Vec::new()
             } else {
@@ -660,7 +658,7 @@ fn normalize_block(b: Block) -> Vec<Block> {
             }
         }
         Block::Ordered(start, items) => {
-            let items = normalize_items(items);
+            let items = normalize_items(items, true);
             if items.is_empty() {
                 Vec::new()
             } else {
@@ -737,12 +735,14 @@ fn normalize_block(b: Block) -> Vec<Block> {
     }
 }
 
-fn normalize_items(items: Vec<Vec<Block>>) -> Vec<Vec<Block>> {
-    // An empty item is kept (ADF writes it with an empty paragraph); a list of only empty
-    // items is no list.
+fn normalize_items(items: Vec<Vec<Block>>, ordered: bool) -> Vec<Vec<Block>> {
+    // An empty bullet item is kept (ADF writes it with an empty paragraph). An empty numbered
+    // item cannot be written so that Markdown reads it back as an item (comrak reads a lone
+    // `2.` as text): it is dropped. A list of only empty items is no list.
     let items: Vec<Vec<Block>> = items
         .into_iter()
         .map(|i| normalize_blocks(i, Ctx::Item))
+        .filter(|i| !(ordered && i.is_empty()))
         .collect();
     if items.iter().all(Vec::is_empty) {
         Vec::new()

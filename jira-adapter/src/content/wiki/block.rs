@@ -316,20 +316,57 @@ impl Entry {
     }
 }
 
-/// A list item's blocks as wiki markup can write them back: a list item holds one paragraph
-/// (with line breaks), code blocks, images and lists, so other blocks (a quote or a panel from
-/// a macro) become lines of the paragraph around them.
+/// A list item's blocks as wiki markup can write them back: one paragraph (with line breaks)
+/// around code blocks and images, then nested lists. Other blocks (a quote or a panel from a
+/// macro) become lines of the paragraph around them, and so does a list with text after it.
 fn item_blocks(blocks: Vec<Block>) -> Vec<Block> {
-    let mut out: Vec<Block> = Vec::new();
+    let seq = unwrap_item(blocks);
+    let is_list = |b: &Block| matches!(b, Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_));
+    let last_other = seq.iter().rposition(|b| !is_list(b));
+    let mut out = Vec::new();
+    for (k, b) in seq.into_iter().enumerate() {
+        if is_list(&b) && last_other.is_some_and(|l| k < l) {
+            push_item_block(&mut out, Block::Paragraph(plain_blocks(&[b])));
+        } else {
+            push_item_block(&mut out, b);
+        }
+    }
+    out
+}
+
+/// A list item's blocks with containers opened: paragraphs, code, images and lists.
+fn unwrap_item(blocks: Vec<Block>) -> Vec<Block> {
+    let mut out = Vec::new();
     for b in blocks {
-        let inl = match b {
-            Block::Paragraph(c) => c,
-            Block::Code(..) | Block::Media(..) | Block::Bullet(_) | Block::Ordered(..) => {
-                out.push(b);
-                continue;
+        match b {
+            Block::Paragraph(_)
+            | Block::Code(..)
+            | Block::Media(..)
+            | Block::Bullet(_)
+            | Block::Ordered(..)
+            | Block::Tasks(_) => out.push(b),
+            Block::Heading(_, c) => out.push(Block::Paragraph(c)),
+            Block::Quote(c) | Block::Panel(_, c) => out.extend(unwrap_item(c)),
+            Block::Expand(title, c) => {
+                out.push(Block::Paragraph(vec![Inline::Marked(
+                    Mark::Strong,
+                    vec![Inline::Text(title)],
+                )]));
+                out.extend(unwrap_item(c));
             }
-            other => plain_blocks(&[other]),
-        };
+            other => out.push(Block::Paragraph(plain_blocks(&[other]))),
+        }
+    }
+    out
+}
+
+/// Adds a block to a list item's blocks, a paragraph joining the paragraph before it.
+fn push_item_block(out: &mut Vec<Block>, b: Block) {
+    let Block::Paragraph(inl) = b else {
+        out.push(b);
+        return;
+    };
+    {
         if let Some(Block::Paragraph(prev)) = out.last_mut() {
             prev.push(Inline::HardBreak);
             prev.extend(inl);
@@ -337,7 +374,6 @@ fn item_blocks(blocks: Vec<Block>) -> Vec<Block> {
             out.push(Block::Paragraph(inl));
         }
     }
-    out
 }
 
 struct Parsed {

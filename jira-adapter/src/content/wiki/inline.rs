@@ -67,9 +67,13 @@ fn tokenize(s: &str, table: &[Macro]) -> Vec<Tok> {
         });
     };
     let mut i = 0;
+    // Whether the character before `i` was escaped (an escaped `*` closes no effect, but one
+    // may close right after it).
+    let mut escaped = false;
     while i < chars.len() {
         let c = chars[i];
         let prev = i.checked_sub(1).map(|p| chars[p]);
+        let prev_escaped = std::mem::take(&mut escaped);
         if chars[i..].starts_with(&['&', '#', '9', '2', ';']) {
             text.push('\\');
             i += 5;
@@ -84,6 +88,7 @@ fn tokenize(s: &str, table: &[Macro]) -> Vec<Tok> {
                 Some(&n) if n != '\n' && macros::index(n).is_none() => {
                     text.push(n);
                     i += 2;
+                    escaped = true;
                 }
                 _ => {
                     text.push('\\');
@@ -186,7 +191,7 @@ fn tokenize(s: &str, table: &[Macro]) -> Vec<Tok> {
         let next = chars.get(i + width).copied();
         let open = prev.is_none_or(|p| !p.is_alphanumeric())
             && next.is_some_and(|n| !n.is_whitespace() && n != d);
-        let close = prev.is_some_and(|p| !p.is_whitespace() && p != d)
+        let close = prev.is_some_and(|p| !p.is_whitespace() && (p != d || prev_escaped))
             && next.is_none_or(|n| !n.is_alphanumeric());
         let kind = Kind::Delim { c: d, open, close };
         push(&mut text, &mut toks, kind, &chars[i..i + width]);
@@ -361,7 +366,7 @@ fn link(inner: &str, table: &[Macro]) -> Vec<Inline> {
         None => (url.clone(), url.clone()),
     };
     let content = match text {
-        Some(t) => parse(t.trim(), table),
+        Some(t) => parse(&t, table),
         None => vec![Inline::Text(shown)],
     };
     vec![Inline::Marked(Mark::Link(href, title), content)]

@@ -453,7 +453,9 @@ fn render_mark(
     let first = inner.chars().next();
     let last = inner.chars().last();
     let simple = first.is_some_and(|f| !f.is_whitespace() && f != dc)
-        && last.is_some_and(|l| !l.is_whitespace() && l != '\\' && l != dc)
+        && last.is_some_and(|l| {
+            !l.is_whitespace() && l != '\\' && (l != dc || inner.ends_with(&format!("\\{l}")))
+        })
         && prev.is_none_or(|p| !p.is_alphanumeric())
         && !next_alnum
         && !inner.contains('\n')
