@@ -135,7 +135,7 @@ fn render_block(b: &Block) -> String {
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        Block::Media(url, alt, _) => image(url, alt, "")
+        Block::Media(url, alt, caption) => image(url, alt, caption)
             .unwrap_or_else(|| render_inlines(&plain_blocks(std::slice::from_ref(b)), para)),
     }
 }
