@@ -537,6 +537,24 @@ pub(crate) fn normalize_blocks(blocks: Vec<Block>, ctx: Ctx) -> Vec<Block> {
             }
         }
     }
+    if ctx == Ctx::Item {
+        out = merge_adjacent_lists(out);
+    }
+    out
+}
+
+/// Two lists of one kind side by side in a list item are one list: neither Markdown (whose
+/// item lists cannot alternate markers) nor wiki markup can write them apart.
+fn merge_adjacent_lists(blocks: Vec<Block>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for b in blocks {
+        match (out.last_mut(), b) {
+            (Some(Block::Bullet(a)), Block::Bullet(b)) => a.extend(b),
+            (Some(Block::Ordered(_, a)), Block::Ordered(_, b)) => a.extend(b),
+            (Some(Block::Tasks(a)), Block::Tasks(b)) => a.extend(b),
+            (_, b) => out.push(b),
+        }
+    }
     out
 }
 

@@ -320,6 +320,13 @@ fn split_pipes(s: &str) -> Vec<String> {
     parts
 }
 
+/// A link target: `\|`, `\[` and `\]` are the characters; other backslashes stay (paths).
+fn unescape_url(u: &str) -> String {
+    u.replace("\\|", "|")
+        .replace("\\[", "[")
+        .replace("\\]", "]")
+}
+
 fn url_like(p: &str) -> bool {
     p.contains("://")
         || ["mailto:", "file:", "#", "www.", "attachment:"]
@@ -345,11 +352,11 @@ const CARD_TITLES: &[&str] = &["smart-link", "smart-card", "smart-embed"];
 fn link(inner: &str, table: &[Macro]) -> Vec<Inline> {
     let parts = split_pipes(inner);
     let (text, url, title) = match parts.as_slice() {
-        [one] => (None, one.trim().to_string(), String::new()),
-        [t, u, rest @ ..] => (Some(t.clone()), u.trim().to_string(), rest.join("|")),
+        [one] => (None, unescape_url(one.trim()), String::new()),
+        [t, u, rest @ ..] => (Some(t.clone()), unescape_url(u.trim()), rest.join("|")),
         [] => return Vec::new(),
     };
-    let text = text.filter(|t| !t.trim().is_empty());
+    let text = text.filter(|t| !t.is_empty());
     if let Some(user) = url.strip_prefix('~') {
         let id = user.strip_prefix("accountid:").unwrap_or(user).to_string();
         let name = text

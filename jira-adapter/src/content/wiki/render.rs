@@ -203,7 +203,13 @@ fn render_list(b: &Block, prefix: &str, lines: &mut Vec<String>) {
                     if !text.is_empty() && !text.ends_with('\n') && !piece.starts_with('\n') {
                         text.push_str("\\\\");
                     }
-                    text.push_str(&piece);
+                    // A blank line would end the list.
+                    let piece = if text.ends_with('\n') {
+                        piece.trim_start_matches('\n')
+                    } else {
+                        &piece
+                    };
+                    text.push_str(piece);
                 }
                 let text = text.trim_end_matches('\n');
                 // An empty item keeps the space after its markers: markers alone at the start
@@ -301,15 +307,16 @@ fn mono(t: &str) -> String {
     out
 }
 
-/// An `href` as a wiki link target: characters the link syntax would read otherwise are
-/// percent-encoded (the same URL).
+/// An `href` as a wiki link target: `|`, `[` and `]` escaped, a leading `~` or `^` (a user
+/// or an attachment) percent-encoded (the same URL).
 fn link_target(href: &str) -> String {
     let mut out = String::new();
     for (i, c) in href.chars().enumerate() {
         match c {
-            '|' => out.push_str("%7C"),
-            '[' => out.push_str("%5B"),
-            ']' => out.push_str("%5D"),
+            '|' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
             '~' if i == 0 => out.push_str("%7E"),
             '^' if i == 0 => out.push_str("%5E"),
             '\n' => out.push_str("%0A"),
