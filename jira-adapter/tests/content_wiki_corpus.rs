@@ -147,9 +147,15 @@ const MD_TO_WIKI: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "mention without a name",
-        "[@abc](mention:abc)",
-        "[~accountid:abc]",
-        "[@abc](mention:abc)",
+        "[@5b10ac8d82e05b22cc7d4ef5](mention:5b10ac8d82e05b22cc7d4ef5)",
+        "[~accountid:5b10ac8d82e05b22cc7d4ef5]",
+        "[@5b10ac8d82e05b22cc7d4ef5](mention:5b10ac8d82e05b22cc7d4ef5)",
+    ),
+    (
+        "data center user name",
+        "[@jsmith](mention:jsmith)",
+        "[~jsmith]",
+        "[@jsmith](mention:jsmith)",
     ),
     (
         "link to a ~ path keeps its target",

@@ -326,6 +326,12 @@ fn link_target(href: &str) -> String {
     out
 }
 
+/// Whether a mention id is a Jira Cloud account id (`557058:uuid`, or 24 or more hex digits)
+/// rather than a Data Center user name.
+fn is_account_id(id: &str) -> bool {
+    id.contains(':') || (id.len() >= 24 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+}
+
 fn url_like(p: &str) -> bool {
     p.contains("://")
         || ["mailto:", "file:", "#", "www."]
@@ -355,11 +361,18 @@ fn render_inlines(inl: &[Inline], at: At) -> String {
                 } else {
                     id.clone()
                 };
+                // A Cloud account id is written `~accountid:…`; a Data Center user name as
+                // itself (Data Center has no account ids).
+                let user = if is_account_id(id) {
+                    format!("~accountid:{target}")
+                } else {
+                    format!("~{target}")
+                };
                 if name.is_empty() || *name == format!("@{id}") {
-                    out.push_str(&format!("[~accountid:{target}]"));
+                    out.push_str(&format!("[{user}]"));
                 } else {
                     let n = escape(name, false, false);
-                    out.push_str(&format!("[{n}|~accountid:{target}]"));
+                    out.push_str(&format!("[{n}|{user}]"));
                 }
             }
             Inline::Card(url) => {
