@@ -263,7 +263,7 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
 }
 
 /// Moves whitespace at the edges of a marked span out of the span (`**a **b` is `**a** b`),
-/// except for links, whose text it is. Written as markup, such whitespace would not read back
+/// except in link text. Written as markup, such whitespace would not read back
 /// as marked in Markdown or wiki markup.
 fn peel_edge_whitespace(mut runs: Runs) -> Runs {
     let movable = |m: &Mark| !matches!(m, Mark::Link(..));
@@ -272,10 +272,15 @@ fn peel_edge_whitespace(mut runs: Runs) -> Runs {
         changed = false;
         let mut i = 0;
         while i < runs.len() {
+            // Link text keeps its spaces: peeled, they would make a blank link of their own.
             let (Atom::Text(t), ms) = &runs[i] else {
                 i += 1;
                 continue;
             };
+            if ms.iter().any(|m| matches!(m, Mark::Link(..))) {
+                i += 1;
+                continue;
+            }
             let (t, ms) = (t.clone(), ms.clone());
             let starts = |m: &Mark| i == 0 || !runs[i - 1].1.contains(m);
             let ends = |m: &Mark| i + 1 == runs.len() || !runs[i + 1].1.contains(m);

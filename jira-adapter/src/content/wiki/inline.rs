@@ -320,11 +320,13 @@ fn split_pipes(s: &str) -> Vec<String> {
     parts
 }
 
-/// A link target: `\|`, `\[` and `\]` are the characters; other backslashes stay (paths).
+/// A link target: `\|`, `\[` and `\]` are the characters, `&#92;` a backslash; other
+/// backslashes stay (paths).
 fn unescape_url(u: &str) -> String {
     u.replace("\\|", "|")
         .replace("\\[", "[")
         .replace("\\]", "]")
+        .replace("&#92;", "\\")
 }
 
 fn url_like(p: &str) -> bool {
@@ -356,7 +358,8 @@ fn link(inner: &str, table: &[Macro]) -> Vec<Inline> {
         [t, u, rest @ ..] => (Some(t.clone()), unescape_url(u.trim()), rest.join("|")),
         [] => return Vec::new(),
     };
-    let text = text.filter(|t| !t.is_empty());
+    // Blank link text shows the URL (whose words would otherwise be lost).
+    let text = text.filter(|t| !t.trim().is_empty());
     if let Some(user) = url.strip_prefix('~') {
         let id = user.strip_prefix("accountid:").unwrap_or(user).to_string();
         let name = text

@@ -395,6 +395,24 @@ fn render_inlines(inl: &[Inline], at: At) -> String {
                     out.push_str(&render_inlines(&[link], at));
                 }
             },
+            // A citation of coloured text is written inside the colour, whose tags bound
+            // its `??` even between letters (`a{color:red}??b??{color}`).
+            Inline::Marked(Mark::Cite, c)
+                if matches!(c.as_slice(), [Inline::Marked(Mark::Color(_), _)]) =>
+            {
+                if let [Inline::Marked(Mark::Color(col), inner)] = c.as_slice() {
+                    let swapped = Inline::Marked(
+                        Mark::Color(col.clone()),
+                        vec![Inline::Marked(Mark::Cite, inner.clone())],
+                    );
+                    let here = At {
+                        line_start: at_start,
+                        single_line: at.single_line,
+                        tail: at.tail && last,
+                    };
+                    out.push_str(&render_inlines(std::slice::from_ref(&swapped), here));
+                }
+            }
             Inline::Marked(m, c) => {
                 // Inside a mark a break is `\\`: a newline would stop the effect.
                 let inner = render_inlines(
