@@ -33,6 +33,17 @@ fn punct() -> impl Strategy<Value = String> {
         1 => Just("\\\\".to_string()),
         1 => Just("{color}".to_string()),
         1 => Just("&#92;".to_string()),
+        // Escaped markup: literal characters the writer must escape again.
+        2 => prop_oneof![
+            Just(r"\!"),
+            Just(r"\*"),
+            Just(r"\["),
+            Just(r"\{"),
+            Just(r"\?\?"),
+            Just(r"\-\-"),
+            Just(r"\|"),
+        ]
+        .prop_map(str::to_string),
     ]
 }
 
@@ -52,6 +63,10 @@ fn inline() -> impl Strategy<Value = String> {
         1 => word().prop_map(|w| format!("[https://example.com/{w}|https://example.com/{w}|smart-link]")),
         1 => word().prop_map(|w| format!("??{w}??")),
         1 => word().prop_map(|w| format!(":{w}:")),
+        // Escaped image, link and citation syntax around a word.
+        1 => word().prop_map(|w| format!(r"\!{w}\!")),
+        1 => word().prop_map(|w| format!(r"\[{w}|https://x.com\]")),
+        1 => word().prop_map(|w| format!(r"\?\?{w}\?\?")),
     ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         let seq = prop::collection::vec(inner, 1..4).prop_map(|v| v.join(" "));

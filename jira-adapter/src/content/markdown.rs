@@ -750,7 +750,8 @@ fn escape_text(s: &str, line_start: bool, heading: bool) -> String {
 fn escape_title(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
-        if c == '"' || c == '\\' {
+        // `|` too: in a table cell it would end the cell.
+        if c == '"' || c == '\\' || c == '|' {
             out.push('\\');
         }
         out.push(c);
@@ -767,7 +768,8 @@ fn link_dest(url: &str) -> String {
             '<' => out.push_str("%3C"),
             '>' => out.push_str("%3E"),
             '\n' | '\r' => out.push_str("%0A"),
-            '\\' | '&' => {
+            // `|` too: in a table cell it would end the cell.
+            '\\' | '&' | '|' => {
                 out.push('\\');
                 out.push(c);
             }

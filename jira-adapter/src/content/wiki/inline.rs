@@ -320,7 +320,7 @@ fn split_pipes(s: &str) -> Vec<String> {
     parts
 }
 
-/// A link target: `\|`, `\[` and `\]` are the characters, `&#92;` a backslash; other
+/// A link target or title: `\|`, `\[` and `\]` are the characters, `&#92;` a backslash; other
 /// backslashes stay (paths).
 fn unescape_url(u: &str) -> String {
     u.replace("\\|", "|")
@@ -355,7 +355,11 @@ fn link(inner: &str, table: &[Macro]) -> Vec<Inline> {
     let parts = split_pipes(inner);
     let (text, url, title) = match parts.as_slice() {
         [one] => (None, unescape_url(one.trim()), String::new()),
-        [t, u, rest @ ..] => (Some(t.clone()), unescape_url(u.trim()), rest.join("|")),
+        [t, u, rest @ ..] => (
+            Some(t.clone()),
+            unescape_url(u.trim()),
+            unescape_url(&rest.join("|")),
+        ),
         [] => return Vec::new(),
     };
     // Blank link text shows the URL (whose words would otherwise be lost).

@@ -480,10 +480,17 @@ fn render_mark(
             if title.is_empty() {
                 return format!("[{inner}|{target}]");
             }
-            let t: String = title
-                .chars()
-                .filter(|c| !matches!(c, '|' | ']' | '[' | '\n'))
-                .collect();
+            let mut t = String::new();
+            for c in title.chars() {
+                match c {
+                    '|' | '[' | ']' => {
+                        t.push('\\');
+                        t.push(c);
+                    }
+                    '\n' => t.push(' '),
+                    _ => t.push(c),
+                }
+            }
             return format!("[{inner}|{target}|{t}]");
         }
     };
