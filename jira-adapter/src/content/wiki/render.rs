@@ -311,8 +311,13 @@ fn mono(t: &str) -> String {
 /// or an attachment) percent-encoded (the same URL).
 fn link_target(href: &str) -> String {
     let mut out = String::new();
-    for (i, c) in href.chars().enumerate() {
+    let chars: Vec<char> = href.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
         match c {
+            // A backslash that would escape what follows (or the closing `|`/`]`).
+            '\\' if matches!(chars.get(i + 1), None | Some('|' | '[' | ']')) => {
+                out.push_str("&#92;")
+            }
             '|' | '[' | ']' => {
                 out.push('\\');
                 out.push(c);
@@ -481,8 +486,12 @@ fn render_mark(
                 return format!("[{inner}|{target}]");
             }
             let mut t = String::new();
-            for c in title.chars() {
+            let tc: Vec<char> = title.chars().collect();
+            for (i, &c) in tc.iter().enumerate() {
                 match c {
+                    '\\' if matches!(tc.get(i + 1), None | Some('|' | '[' | ']')) => {
+                        t.push_str("&#92;")
+                    }
                     '|' | '[' | ']' => {
                         t.push('\\');
                         t.push(c);
