@@ -281,7 +281,14 @@ fn inline(n: &Value) -> Vec<Inline> {
         }
         "date" => vec![Inline::Date(timestamp_to_date(&attr_str(n, "timestamp")))],
         "status" => vec![Inline::Status(attr_str(n, "text"), attr_str(n, "color"))],
-        "inlineCard" | "mediaInline" => {
+        "inlineCard" => {
+            let url = attr_str(n, "url");
+            if url.is_empty() {
+                return Vec::new();
+            }
+            vec![Inline::Card(url)]
+        }
+        "mediaInline" => {
             let url = attr_str(n, "url");
             if url.is_empty() {
                 return Vec::new();
@@ -383,14 +390,15 @@ impl Writer {
 /// Writes a normalized document as an ADF `doc`.
 pub(crate) fn write(blocks: &[Block]) -> Value {
     let mut w = Writer { next_id: 0 };
-    let content: Vec<Value> = blocks.iter().map(|b| w.block(b)).collect();
+    let content: Vec<Value> = w.blocks(blocks);
     json!({"type": "doc", "version": 1, "content": content})
 }
 
 fn mark_json(m: &Mark) -> Value {
     match m {
         Mark::Strong => json!({"type": "strong"}),
-        Mark::Em => json!({"type": "em"}),
+        // ADF has no citation: it is emphasis there.
+        Mark::Em | Mark::Cite => json!({"type": "em"}),
         Mark::Strike => json!({"type": "strike"}),
         Mark::Underline => json!({"type": "underline"}),
         Mark::Sup => json!({"type": "subsup", "attrs": {"type": "sup"}}),
@@ -406,6 +414,23 @@ fn mark_json(m: &Mark) -> Value {
             json!({"type": "link", "attrs": attrs})
         }
     }
+}
+
+/// The marks of a text node as ADF holds them: citation is emphasis, once.
+fn adf_marks(marks: &[Mark]) -> Vec<Mark> {
+    let mut ms: Vec<Mark> = marks
+        .iter()
+        .map(|m| {
+            if *m == Mark::Cite {
+                Mark::Em
+            } else {
+                m.clone()
+            }
+        })
+        .collect();
+    ms.sort();
+    ms.dedup();
+    ms
 }
 
 fn text_node(text: &str, marks: &[Mark]) -> Value {
@@ -433,7 +458,7 @@ impl Writer {
         let mut out = Vec::new();
         for (atom, marks) in flatten(inl) {
             match atom {
-                Atom::Text(t) => out.push(text_node(&t, &marks)),
+                Atom::Text(t) => out.push(text_node(&t, &adf_marks(&marks))),
                 Atom::Code(t) => {
                     let mut ms = vec![];
                     ms.extend(
@@ -478,9 +503,17 @@ impl Writer {
                     };
                     out.push(json!({"type": "status", "attrs": {"text": t, "color": c, "localId": self.local_id()}}))
                 }
+                // ADF has no inline image: it is a link to the image (inside a link, that link).
                 Atom::Image(u, a, _) => {
                     let text = if a.is_empty() { u.clone() } else { a };
-                    out.push(text_node(&text, &[Mark::Link(u, String::new())]))
+                    let mut ms = adf_marks(&marks);
+                    if !ms.iter().any(|m| matches!(m, Mark::Link(..))) {
+                        ms.push(Mark::Link(u, String::new()));
+                    }
+                    out.push(text_node(&text, &ms))
+                }
+                Atom::Card(u) => {
+                    out.push(json!({"type": "inlineCard", "attrs": {"url": u}}));
                 }
             }
         }
@@ -488,6 +521,24 @@ impl Writer {
             v.get("text")
                 .is_none_or(|t| t.as_str().is_some_and(|s| !s.is_empty()))
         });
+        out
+    }
+
+    /// Blocks as ADF nodes. ADF has no code block title: it is written as a bold paragraph
+    /// before the code block, so its text is not lost.
+    fn blocks(&mut self, blocks: &[Block]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for b in blocks {
+            if let Block::Code(info, _) = b {
+                let (_, title) = super::model::code_info(info);
+                if !title.is_empty() {
+                    out.push(
+                        self.paragraph(&[Inline::Marked(Mark::Strong, vec![Inline::Text(title)])]),
+                    );
+                }
+            }
+            out.push(self.block(b));
+        }
         out
     }
 
@@ -504,7 +555,7 @@ impl Writer {
         items
             .iter()
             .map(|item| {
-                let mut c: Vec<Value> = item.iter().map(|b| self.block(b)).collect();
+                let mut c: Vec<Value> = self.blocks(item);
                 if c.is_empty() {
                     c.push(json!({"type": "paragraph"}));
                 }
@@ -542,7 +593,9 @@ impl Writer {
                 }
                 h
             }
-            Block::Code(lang, text) => {
+            Block::Code(info, text) => {
+                // ADF has no code block title.
+                let (lang, _) = super::model::code_info(info);
                 let mut v = json!({"type": "codeBlock"});
                 if !lang.is_empty() {
                     v["attrs"] = json!({"language": lang});
@@ -572,15 +625,15 @@ impl Writer {
                 json!({"type": "decisionList", "attrs": {"localId": self.local_id()}, "content": c})
             }
             Block::Quote(c) => {
-                let c: Vec<Value> = c.iter().map(|b| self.block(b)).collect();
+                let c: Vec<Value> = self.blocks(c);
                 json!({"type": "blockquote", "content": c})
             }
             Block::Panel(kind, c) => {
-                let c: Vec<Value> = c.iter().map(|b| self.block(b)).collect();
+                let c: Vec<Value> = self.blocks(c);
                 json!({"type": "panel", "attrs": {"panelType": kind}, "content": c})
             }
             Block::Expand(title, c) => {
-                let c: Vec<Value> = c.iter().map(|b| self.block(b)).collect();
+                let c: Vec<Value> = self.blocks(c);
                 json!({"type": "expand", "attrs": {"title": title}, "content": c})
             }
             Block::Rule => json!({"type": "rule"}),

@@ -95,6 +95,7 @@ pub(crate) fn plain_text(inl: &[Inline]) -> String {
             }
             Inline::Status(t, _) => s.push_str(t),
             Inline::Image(u, a, _) => s.push_str(if a.is_empty() { u } else { a }),
+            Inline::Card(u) => s.push_str(u),
         }
     }
     s
@@ -116,7 +117,14 @@ pub(crate) fn plain_blocks(blocks: &[Block]) -> Vec<Inline> {
     for b in blocks {
         match b {
             Block::Paragraph(c) | Block::Heading(_, c) => push(&mut out, c.clone()),
-            Block::Code(_, t) => {
+            Block::Code(info, t) => {
+                let (_, title) = model::code_info(info);
+                if !title.is_empty() {
+                    push(
+                        &mut out,
+                        vec![Inline::Marked(Mark::Strong, vec![Inline::Text(title)])],
+                    );
+                }
                 for line in t.lines() {
                     push(&mut out, vec![Inline::Code(line.to_string())]);
                 }

@@ -319,6 +319,7 @@ enum Span {
     Mark(Mark),
     Status(String),
     Date,
+    Card,
 }
 
 fn span_open(h: &str) -> Option<(String, Span)> {
@@ -333,6 +334,8 @@ fn span_open(h: &str) -> Option<(String, Span)> {
         "ins" | "u" if tag.attrs.is_empty() => Span::Mark(Mark::Underline),
         "sup" if tag.attrs.is_empty() => Span::Mark(Mark::Sup),
         "sub" if tag.attrs.is_empty() => Span::Mark(Mark::Sub),
+        "cite" if tag.attrs.is_empty() => Span::Mark(Mark::Cite),
+        "card" if tag.attrs.is_empty() => Span::Card,
         "span" => {
             let style: String = tag
                 .attr("style")?
@@ -402,6 +405,7 @@ fn inlines_of_slice<'a>(nodes: &[&'a AstNode<'a>]) -> Vec<Inline> {
                         Span::Mark(m) => Inline::Marked(m, inner),
                         Span::Status(color) => Inline::Status(super::plain_text(&inner), color),
                         Span::Date => Inline::Date(super::plain_text(&inner)),
+                        Span::Card => Inline::Card(super::plain_text(&inner)),
                     });
                     i = j + 1;
                     continue;
@@ -550,15 +554,18 @@ fn render_list(items: &[Vec<Block>], delim: &str, start: Option<u64>) -> String 
         };
         out.push(render_item(item, &marker));
     }
-    let loose = items.iter().any(|i| {
-        i.len() > 1
-            && !(i.len() == 2
-                && matches!(i[0], Block::Paragraph(_))
-                && matches!(
-                    i[1],
-                    Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_)
-                ))
-    });
+    // An empty item right after an item's text would be read as that text's continuation:
+    // a blank line goes between.
+    let loose = items.iter().skip(1).any(Vec::is_empty)
+        || items.iter().any(|i| {
+            i.len() > 1
+                && !(i.len() == 2
+                    && matches!(i[0], Block::Paragraph(_))
+                    && matches!(
+                        i[1],
+                        Block::Bullet(_) | Block::Ordered(..) | Block::Tasks(_)
+                    ))
+        });
     out.join(if loose { "\n\n" } else { "\n" })
 }
 
@@ -723,7 +730,8 @@ fn escape_text(s: &str, line_start: bool, heading: bool) -> String {
                     && next.is_some_and(char::is_alphanumeric))
             }
             '&' => next.is_some_and(|n| n.is_ascii_alphanumeric() || n == '#'),
-            '!' => next == Some('['),
+            // At the end of the text, a link may follow.
+            '!' => next.is_none_or(|n| n == '['),
             '#' => at_start || heading,
             '>' | '-' | '+' | '=' => at_start,
             '.' | ')' => {
@@ -742,7 +750,8 @@ fn escape_text(s: &str, line_start: bool, heading: bool) -> String {
 fn escape_title(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
-        if c == '"' || c == '\\' {
+        // `|` too: in a table cell it would end the cell.
+        if c == '"' || c == '\\' || c == '|' {
             out.push('\\');
         }
         out.push(c);
@@ -759,7 +768,8 @@ fn link_dest(url: &str) -> String {
             '<' => out.push_str("%3C"),
             '>' => out.push_str("%3E"),
             '\n' | '\r' => out.push_str("%0A"),
-            '\\' | '&' => {
+            // `|` too: in a table cell it would end the cell.
+            '\\' | '&' | '|' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -851,7 +861,15 @@ fn render_leaf(i: &Inline, ctx: Ctx, line_start: bool) -> String {
             escape_html(c),
             escape_html(t)
         ),
-        Inline::Image(u, a, _) => format!("![{}]({})", escape_text(a, false, false), link_dest(u)),
+        Inline::Image(u, a, title) => {
+            let mut s = format!("![{}]({}", escape_text(a, false, false), link_dest(u));
+            if !title.is_empty() {
+                s.push_str(&format!(" \"{}\"", escape_title(title)));
+            }
+            s.push(')');
+            s
+        }
+        Inline::Card(u) => format!("<card>{}</card>", escape_text(u, false, false)),
         Inline::Marked(..) => String::new(),
     }
 }
@@ -905,6 +923,7 @@ fn render_marked(
         Mark::Underline => format!("<ins>{inner}</ins>"),
         Mark::Sup => format!("<sup>{inner}</sup>"),
         Mark::Sub => format!("<sub>{inner}</sub>"),
+        Mark::Cite => format!("<cite>{inner}</cite>"),
         Mark::Color(c) => format!("<span style=\"color: {c}\">{inner}</span>"),
         Mark::Bg(c) => format!("<span style=\"background-color: {c}\">{inner}</span>"),
         Mark::Link(href, title) => {

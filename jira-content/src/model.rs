@@ -22,6 +22,8 @@ pub(crate) enum Mark {
     Sup,
     /// Subscript.
     Sub,
+    /// A citation (wiki `??x??`; ADF has none and writes emphasis).
+    Cite,
     /// Text colour `#rrggbb`.
     Color(String),
     /// Background colour `#rrggbb`.
@@ -47,8 +49,11 @@ pub(crate) enum Inline {
     Date(String),
     /// A status lozenge: text and colour.
     Status(String, String),
-    /// An image; only transient (becomes a media block or a link in normalization).
+    /// An image: url, alt text, title. Alone in a paragraph it becomes a media block in
+    /// normalization; elsewhere it stays inline (ADF, which has no inline image, writes a link).
     Image(String, String, String),
+    /// An inline smart card (ADF `inlineCard`) of a URL; it carries no marks.
+    Card(String),
 }
 
 /// A block node.
@@ -104,6 +109,7 @@ pub(crate) enum Atom {
     Date(String),
     Status(String, String),
     Image(String, String, String),
+    Card(String),
 }
 
 /// Inline content as a sequence of atoms with their marks (the shape ADF uses).
@@ -138,6 +144,7 @@ fn flatten_into(inlines: &[Inline], marks: &mut Vec<Mark>, out: &mut Runs) {
             Inline::Date(a) => Atom::Date(a.clone()),
             Inline::Status(a, b) => Atom::Status(a.clone(), b.clone()),
             Inline::Image(a, b, c) => Atom::Image(a.clone(), b.clone(), c.clone()),
+            Inline::Card(u) => Atom::Card(u.clone()),
         };
         let mut ms = marks.clone();
         ms.sort();
@@ -170,22 +177,20 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
                         v.push((Atom::HardBreak, Vec::new()));
                     }
                     for piece in split_emoji(line) {
-                        match piece {
-                            Atom::Text(s) => v.push((Atom::Text(s), marks.clone())),
-                            other => v.push((other, Vec::new())),
-                        }
+                        v.push((piece, marks.clone()));
                     }
                 }
             }
+            // Marks around code, a mention or an image are kept (Markdown and wiki markup
+            // carry them); the ADF writer drops those ADF cannot hold.
             Atom::Code(t) => {
                 let t = t.replace("\r\n", " ").replace(['\n', '\r'], " ");
-                let ms: Vec<Mark> = marks
-                    .into_iter()
-                    .filter(|m| matches!(m, Mark::Link(..)))
-                    .collect();
-                v.push((Atom::Code(t), ms));
+                v.push((Atom::Code(t), marks));
             }
-            Atom::Mention(id, text) => v.push((Atom::Mention(id, one_line(&text)), Vec::new())),
+            Atom::Mention(id, text) => v.push((Atom::Mention(id, one_line(&text)), marks)),
+            // A card is marked by nothing (as in ADF).
+            Atom::Card(u) => v.push((Atom::Card(one_line(&u)), Vec::new())),
+            Atom::Emoji(e) => v.push((Atom::Emoji(e), marks)),
             Atom::Status(text, color) => v.push((Atom::Status(one_line(&text), color), Vec::new())),
             Atom::Image(u, a, c) => v.push((Atom::Image(u, one_line(&a), one_line(&c)), marks)),
             other => v.push((other, Vec::new())),
@@ -254,7 +259,99 @@ pub(crate) fn normalize_runs(runs: Runs) -> Runs {
             out.push((a, m));
         }
     }
-    out
+    peel_edge_whitespace(out)
+}
+
+/// Moves whitespace at the edges of a marked span out of the span (`**a **b` is `**a** b`),
+/// except in link text. Written as markup, such whitespace would not read back
+/// as marked in Markdown or wiki markup.
+fn peel_edge_whitespace(mut runs: Runs) -> Runs {
+    let movable = |m: &Mark| !matches!(m, Mark::Link(..));
+    let mut changed = true;
+    while changed {
+        changed = false;
+        let mut i = 0;
+        while i < runs.len() {
+            // Link text keeps its spaces: peeled, they would make a blank link of their own.
+            let (Atom::Text(t), ms) = &runs[i] else {
+                i += 1;
+                continue;
+            };
+            if ms.iter().any(|m| matches!(m, Mark::Link(..))) {
+                i += 1;
+                continue;
+            }
+            let (t, ms) = (t.clone(), ms.clone());
+            let starts = |m: &Mark| i == 0 || !runs[i - 1].1.contains(m);
+            let ends = |m: &Mark| i + 1 == runs.len() || !runs[i + 1].1.contains(m);
+            let lead: Vec<Mark> = ms
+                .iter()
+                .filter(|m| movable(m) && starts(m))
+                .cloned()
+                .collect();
+            let trail: Vec<Mark> = ms
+                .iter()
+                .filter(|m| movable(m) && ends(m))
+                .cloned()
+                .collect();
+            let body = t.trim_start_matches(is_ws);
+            let head_len = t.len() - body.len();
+            let body = body.trim_end_matches(is_ws);
+            let tail_start = head_len + body.len();
+            let mut pieces: Runs = Vec::new();
+            let without = |drop: &[Mark]| -> Vec<Mark> {
+                ms.iter().filter(|m| !drop.contains(m)).cloned().collect()
+            };
+            if body.is_empty() {
+                // All whitespace: none of the marks that start or end here cover it.
+                let mut drop = lead.clone();
+                drop.extend(trail.iter().cloned());
+                if drop.is_empty() {
+                    i += 1;
+                    continue;
+                }
+                pieces.push((Atom::Text(t.clone()), without(&drop)));
+            } else {
+                if head_len > 0 && !lead.is_empty() {
+                    pieces.push((Atom::Text(t[..head_len].to_string()), without(&lead)));
+                } else if head_len > 0 {
+                    pieces.push((Atom::Text(t[..head_len].to_string()), ms.clone()));
+                }
+                pieces.push((Atom::Text(body.to_string()), ms.clone()));
+                if tail_start < t.len() {
+                    let m = if trail.is_empty() {
+                        ms.clone()
+                    } else {
+                        without(&trail)
+                    };
+                    pieces.push((Atom::Text(t[tail_start..].to_string()), m));
+                }
+                let split = (head_len > 0 && !lead.is_empty())
+                    || (tail_start < t.len() && !trail.is_empty());
+                if !split {
+                    i += 1;
+                    continue;
+                }
+            }
+            let n = pieces.len();
+            runs.splice(i..=i, pieces);
+            changed = true;
+            i += n;
+        }
+        // Merge neighbours the split made equal.
+        let mut merged: Runs = Vec::new();
+        for (a, m) in runs {
+            if let (Atom::Text(t), Some((Atom::Text(prev), pm))) = (&a, merged.last_mut()) {
+                if *pm == m {
+                    prev.push_str(t);
+                    continue;
+                }
+            }
+            merged.push((a, m));
+        }
+        runs = merged;
+    }
+    runs
 }
 
 fn one_line(s: &str) -> String {
@@ -344,29 +441,49 @@ fn atom_to_inline(a: &Atom) -> Inline {
         Atom::Date(a) => Inline::Date(a.clone()),
         Atom::Status(a, b) => Inline::Status(a.clone(), b.clone()),
         Atom::Image(a, b, c) => Inline::Image(a.clone(), b.clone(), c.clone()),
+        Atom::Card(u) => Inline::Card(u.clone()),
     }
 }
 
-/// Normalizes inline content (tree in, tree out). Images become links.
+/// Normalizes inline content (tree in, tree out).
 pub(crate) fn normalize_inlines(inlines: &[Inline]) -> Vec<Inline> {
-    let runs = flatten(inlines)
-        .into_iter()
-        .map(|(a, mut m)| match a {
-            Atom::Image(url, alt, _) => {
-                let text = if alt.trim().is_empty() {
-                    url.clone()
-                } else {
-                    alt
-                };
-                if !m.iter().any(|x| matches!(x, Mark::Link(..))) {
-                    m.push(Mark::Link(url, String::new()));
-                }
-                (Atom::Text(text), m)
-            }
-            other => (other, m),
+    unflatten(&normalize_runs(flatten(inlines)))
+}
+
+/// A code block's info string split into its language and title (`lang title="T"`, the
+/// form Markdown fences carry and wiki markup writes `{code:title=T|lang}`).
+pub(crate) fn code_info(info: &str) -> (String, String) {
+    let info = info.trim();
+    let (lang, rest) = match info.find(char::is_whitespace) {
+        Some(p) => (&info[..p], info[p..].trim_start()),
+        None => (info, ""),
+    };
+    let (lang, rest) = if lang.starts_with("title=") {
+        ("", info)
+    } else {
+        (lang, rest)
+    };
+    let title = rest
+        .strip_prefix("title=")
+        .map(|t| {
+            let t = t.trim();
+            t.strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(t)
         })
-        .collect();
-    unflatten(&normalize_runs(runs))
+        .unwrap_or("");
+    (lang.replace('`', ""), one_line(&title.replace('"', "")))
+}
+
+/// The info string of a code block of a language and title (see [`code_info`]).
+pub(crate) fn code_info_string(lang: &str, title: &str) -> String {
+    if title.is_empty() {
+        lang.to_string()
+    } else if lang.is_empty() {
+        format!("title=\"{title}\"")
+    } else {
+        format!("{lang} title=\"{title}\"")
+    }
 }
 
 /// Where a list of blocks sits, which decides what it may contain (ADF's nesting rules).
@@ -423,6 +540,24 @@ pub(crate) fn normalize_blocks(blocks: Vec<Block>, ctx: Ctx) -> Vec<Block> {
                 // Re-normalize the replacement in the same context (it may still not fit).
                 out.extend(normalize_blocks(demote(nb), ctx));
             }
+        }
+    }
+    if ctx == Ctx::Item {
+        out = merge_adjacent_lists(out);
+    }
+    out
+}
+
+/// Two lists of one kind side by side in a list item are one list: neither Markdown (whose
+/// item lists cannot alternate markers) nor wiki markup can write them apart.
+fn merge_adjacent_lists(blocks: Vec<Block>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for b in blocks {
+        match (out.last_mut(), b) {
+            (Some(Block::Bullet(a)), Block::Bullet(b)) => a.extend(b),
+            (Some(Block::Ordered(_, a)), Block::Ordered(_, b)) => a.extend(b),
+            (Some(Block::Tasks(a)), Block::Tasks(b)) => a.extend(b),
+            (_, b) => out.push(b),
         }
     }
     out
@@ -524,12 +659,9 @@ fn normalize_block(b: Block) -> Vec<Block> {
             }
         }
         Block::Heading(l, c) => vec![Block::Heading(l.clamp(1, 6), normalize_inlines(&c))],
-        Block::Code(lang, text) => {
-            let lang = lang
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .replace('`', "");
+        Block::Code(info, text) => {
+            let (lang, title) = code_info(&info);
+            let lang = code_info_string(&lang, &title);
             // Trailing whitespace on a line is not kept (the domain's normalizer drops it).
             let text = text
                 .replace("\r\n", "\n")
@@ -541,7 +673,7 @@ fn normalize_block(b: Block) -> Vec<Block> {
             vec![Block::Code(lang, text)]
         }
         Block::Bullet(items) => {
-            let items = normalize_items(items);
+            let items = normalize_items(items, false);
             if items.is_empty() {
                 Vec::new()
             } else {
@@ -549,7 +681,7 @@ fn normalize_block(b: Block) -> Vec<Block> {
             }
         }
         Block::Ordered(start, items) => {
-            let items = normalize_items(items);
+            let items = normalize_items(items, true);
             if items.is_empty() {
                 Vec::new()
             } else {
@@ -626,14 +758,20 @@ fn normalize_block(b: Block) -> Vec<Block> {
     }
 }
 
-fn normalize_items(items: Vec<Vec<Block>>) -> Vec<Vec<Block>> {
-    // An item with nothing in it cannot be written so that Markdown reads it back as an item
-    // (comrak reads a lone `1.` as text), and ADF requires content: it is dropped.
-    items
+fn normalize_items(items: Vec<Vec<Block>>, ordered: bool) -> Vec<Vec<Block>> {
+    // An empty bullet item is kept (ADF writes it with an empty paragraph). An empty numbered
+    // item cannot be written so that Markdown reads it back as an item (comrak reads a lone
+    // `2.` as text): it is dropped. A list of only empty items is no list.
+    let items: Vec<Vec<Block>> = items
         .into_iter()
         .map(|i| normalize_blocks(i, Ctx::Item))
-        .filter(|i| !i.is_empty())
-        .collect()
+        .filter(|i| !(ordered && i.is_empty()))
+        .collect();
+    if items.iter().all(Vec::is_empty) {
+        Vec::new()
+    } else {
+        items
+    }
 }
 
 /// Normalizes a whole document.

@@ -242,18 +242,22 @@ fn cli_conversions_by_name() {
 }
 
 /// Found by the property test: two code spans side by side were written as `` `A`` ` ``,
-/// which CommonMark reads back as one different span.
+/// which CommonMark reads back as one different span. Emphasis around code is kept in
+/// Markdown (and wiki markup); ADF cannot hold it, so there the spans meet and merge.
 #[test]
 fn adjacent_code_spans_become_one_span_and_stay_stable() {
-    for md in ["*`A`*` `", "`a``b`", "x `a` `b` y"] {
+    for (md, via_adf) in [
+        ("*`A`*` `", Some("`A `")),
+        ("`a``b`", None),
+        ("x `a` `b` y", None),
+    ] {
         let once = jira_content::canonical_md(md);
         let twice = jira_content::canonical_md(&once);
         assert_eq!(once, twice, "{md:?}");
         let adf = jira_content::md_to_adf(&once);
-        assert_eq!(
-            jira_content::adf_to_md(&adf).ok(),
-            Some(once.clone()),
-            "{md:?}"
-        );
+        let back = jira_content::adf_to_md(&adf).expect("doc");
+        assert_eq!(back, via_adf.unwrap_or(&once), "{md:?}");
+        let again = jira_content::adf_to_md(&jira_content::md_to_adf(&back));
+        assert_eq!(again.ok(), Some(back), "{md:?}");
     }
 }

@@ -116,6 +116,9 @@ const KNOWN_WIKI_TO_MD: &[&str] = &[
     "should remove multiple color attributes #0",
     // test.jira: newlines inside paragraphs, images next to links, {panel:title} as a table.
     "test.jira",
+    // A code block's title is kept (`title="…"` in the fence's info string); jira2md drops it.
+    "should convert code without language-specific and with title into code block #0",
+    "should convert fully configured code block #0",
 ];
 
 const KNOWN_MD_TO_WIKI: &[&str] = &[
@@ -123,7 +126,7 @@ const KNOWN_MD_TO_WIKI: &[&str] = &[
     "should convert preformatted blocks properly #0",
     // We keep the image's alt text (`|alt=`); jira2md drops it.
     "should convert named images properly #0",
-    // A Markdown image that is not alone in its paragraph is kept as a link.
+    // A linked image keeps its alt text (`|alt=`); jira2md drops it.
     "should convert linked images properly #0",
     // test.md: soft breaks are spaces in Markdown; the panel was a Markdown table.
     "test.md",
@@ -168,7 +171,7 @@ fn jira2md_wiki_to_markdown_cases() {
     );
     assert_eq!(
         (all.len(), failing.len()),
-        (31, 4),
+        (31, 6),
         "wiki → md: cases, failing"
     );
 }
@@ -217,14 +220,18 @@ fn jira2md_markdown_to_wiki_cases() {
 
 #[test]
 fn wiki_constructs_round_trip() {
-    let wiki = "h2. Plan\n\n*bold* _em_ -strike- +under+ ^sup^ ~sub~ {{code}} {color:#ff5630}red{color}\nnext line [link|https://example.com] [~accountid:abc-123]\n\n{code:rust}\nfn main() {}\n{code}\n\n* a\n** b\n# one\n# two\n\n{info}\nNote this\n{info}\n\n||h1||h2||\n|a|b|\n\nbq. quoted\n\n----";
+    let wiki = "h2. Plan\n\n*bold* _em_ -strike- +under+ ^sup^ ~sub~ {{code}} {color:#ff5630}red{color}\nnext line [link|https://example.com] [~accountid:557058:abc-123] [~jsmith]\n\n{code:rust}\nfn main() {}\n{code}\n\n* a\n** b\n# one\n# two\n\n{info}\nNote this\n{info}\n\n||h1||h2||\n|a|b|\n\nbq. quoted\n\n----";
     let md = wiki_to_md(wiki);
     assert!(md.contains("## Plan"), "{md}");
     assert!(
         md.contains("<span style=\"color: #ff5630\">red</span>"),
         "{md}"
     );
-    assert!(md.contains("[@abc-123](mention:abc-123)"), "{md}");
+    assert!(
+        md.contains("[@557058:abc-123](mention:557058:abc-123)"),
+        "{md}"
+    );
+    assert!(md.contains("[@jsmith](mention:jsmith)"), "{md}");
     assert!(md.contains("```rust\nfn main() {}\n```"), "{md}");
     assert!(md.contains("<div data-panel=\"info\">"), "{md}");
     assert!(md.contains("`code`"), "{md}");
@@ -235,7 +242,9 @@ fn wiki_constructs_round_trip() {
     let back = md_to_wiki(&md);
     assert_eq!(wiki_to_md(&back), md);
     assert!(back.contains("{code:rust}\nfn main() {}\n{code}"), "{back}");
-    assert!(back.contains("[~accountid:abc-123]"), "{back}");
+    assert!(back.contains("[~accountid:557058:abc-123]"), "{back}");
+    // A Data Center user name stays a user name.
+    assert!(back.contains("[~jsmith]"), "{back}");
 }
 
 #[test]
