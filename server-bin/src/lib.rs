@@ -14,3 +14,4 @@ pub mod demo;
 pub mod metrics;
 pub mod runtime;
 pub mod serve;
+pub mod ui;

@@ -8,6 +8,7 @@ mod intake;
 pub mod ops;
 mod poll;
 mod schedule;
+pub mod ui_ops;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
