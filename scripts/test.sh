@@ -39,8 +39,10 @@ cargo test --release --workspace --all-targets --all-features 2>&1 | tee "$log" 
 # The embedding example (README) must keep working: it exits 0 only when an item reached
 # Jira and a Jira edit came back.
 cargo run --release --all-features -q -p server-bin --example embed || status=$?
+# The web UI in real headless Chromium (docs/ui.md): its closing line counts too.
+bash scripts/ui-test.sh 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: the last test binary alone may hold no test.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+awk '/^test result:|^ui browser tests:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
 exit "$status"
