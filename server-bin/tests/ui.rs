@@ -637,7 +637,7 @@ async fn dashboard_names_the_site_state_counts_windows_and_draws_a_chart() {
         "{b}"
     );
     assert!(b.contains("Circuit breaker: closed"));
-    assert!(b.contains("Rate limit pause: not known"));
+    assert!(b.contains("Rate limit pause: none now"));
     assert!(b.contains("Project HANDOFF"));
     assert!(b.contains("data-count=\"conflicts\">1<"), "{b}");
     for w in [
@@ -1115,4 +1115,52 @@ async fn assets_are_served_from_the_binary() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(a.body.contains(".sync-badge"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dashboard_says_plainly_when_jira_rate_limits_the_engine() {
+    let ui = Ui::start().await;
+    let admin = ui.sign_in(ADMIN).await;
+    ui.world
+        .sim
+        .lock()
+        .unwrap()
+        .set_faults(jira_adapter::simulator::Faults {
+            rate_limit_every: Some(1),
+            retry_after_s: 30,
+            ..jira_adapter::simulator::Faults::default()
+        });
+    let client = ui.world.rt.jira("sim").expect("the demo's site").clone();
+    let probe = client.clone();
+    let call = tokio::spawn(async move {
+        let _ = probe.server_info().await;
+    });
+    let mut paused = false;
+    for _ in 0..250 {
+        if client.rate_limit_pause().is_some() {
+            paused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(paused, "the client never paused");
+    let started = std::time::Instant::now();
+    let a = ui.get("/ui", &admin).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the page does not wait out the pause"
+    );
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body.contains("Paused: rate limited by Jira until"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("Rate limit pause: paused until"));
+    call.abort();
+    ui.world
+        .sim
+        .lock()
+        .unwrap()
+        .set_faults(jira_adapter::simulator::Faults::default());
 }

@@ -120,6 +120,8 @@ pub struct SiteHealth {
     pub account: Result<String, String>,
     /// Whether the circuit breaker fails calls fast now.
     pub circuit_open: bool,
+    /// Until when calls wait because the site rate-limited the engine, if they do now.
+    pub rate_limited_until: Option<Millis>,
     /// The dynamic webhooks registered (id, expiry), or why they could not be listed.
     pub webhooks: Result<Vec<(i64, Option<String>)>, String>,
 }
@@ -402,27 +404,45 @@ impl Runtime {
         })
     }
 
-    /// A Jira site's health: asks the site who the engine is and which webhooks it has.
+    /// A Jira site's health: whether its circuit is open or it rate-limits the engine now,
+    /// and, when neither, who the engine is there and which webhooks it has (each asked
+    /// with a short timeout, so a slow site does not hold the page).
     pub async fn site_health(&self, site: &str) -> Result<SiteHealth, OpsError> {
+        const ASK: std::time::Duration = std::time::Duration::from_secs(3);
         let client = self.jira(site)?;
-        let account = client
-            .myself()
-            .await
-            .map(|u| match u.account_id.or(u.name) {
-                Some(id) => format!("{} ({id})", u.display_name),
-                None => u.display_name,
-            })
-            .map_err(|e| e.to_string());
-        let webhooks = client
-            .list_webhooks()
-            .await
-            .map(|v| v.into_iter().map(|w| (w.id, w.expiration_date)).collect())
-            .map_err(|e| e.to_string());
+        let circuit_open = client.circuit_open();
+        let pause = client.rate_limit_pause();
+        let rate_limited_until = pause.map(|d| {
+            self.now()
+                .saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
+        let (account, webhooks) = if circuit_open || pause.is_some() {
+            let why = "not asked while calls to the site are paused".to_string();
+            (Err(why.clone()), Err(why))
+        } else {
+            let account = match tokio::time::timeout(ASK, client.myself()).await {
+                Ok(r) => r
+                    .map(|u| match u.account_id.or(u.name) {
+                        Some(id) => format!("{} ({id})", u.display_name),
+                        None => u.display_name,
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err("no answer within 3 s".into()),
+            };
+            let webhooks = match tokio::time::timeout(ASK, client.list_webhooks()).await {
+                Ok(r) => r
+                    .map(|v| v.into_iter().map(|w| (w.id, w.expiration_date)).collect())
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err("no answer within 3 s".into()),
+            };
+            (account, webhooks)
+        };
         Ok(SiteHealth {
             name: site.to_string(),
             base_url: client.config().base_url.to_string(),
             account,
-            circuit_open: client.circuit_open(),
+            circuit_open,
+            rate_limited_until,
             webhooks,
         })
     }

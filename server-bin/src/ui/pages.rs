@@ -16,7 +16,7 @@ use sync_domain::DomainError;
 
 use super::render::{
     ago, badge_svg, badge_words, chart_svg, diff_html, esc, markdown_html, rich_diff_html,
-    show_value, when, when_iso,
+    show_value, when, when_iso, when_seconds,
 };
 use super::session::{
     self, badge_reader, cookie, over_tls, same, set_cookie, with_cookie, Viewer, LOGIN_COOKIE,
@@ -394,6 +394,13 @@ pub async fn dashboard(State(state): State<AppState>, v: Viewer) -> Response {
             Err(e) => return ops_error(&e),
         };
         let (state_text, class) = match (&h.account, h.circuit_open) {
+            (_, false) if h.rate_limited_until.is_some() => (
+                format!(
+                    "Paused: rate limited by Jira until {}",
+                    h.rate_limited_until.map(when_seconds).unwrap_or_default()
+                ),
+                "state-warn",
+            ),
             (_, true) => (
                 "Paused: the circuit breaker is open after repeated failures; calls fail fast until it closes".to_string(),
                 "state-bad",
@@ -415,7 +422,10 @@ pub async fn dashboard(State(state): State<AppState>, v: Viewer) -> Response {
             } else {
                 "closed".into()
             },
-            rate_limit: "not known (the client does not expose its pause)".into(),
+            rate_limit: match h.rate_limited_until {
+                Some(t) => format!("paused until {} (Jira asked to slow down)", when_seconds(t)),
+                None => "none now".into(),
+            },
             webhooks: match &h.webhooks {
                 Ok(w) if w.is_empty() => "none registered through the API".into(),
                 Ok(w) => w
@@ -1405,6 +1415,10 @@ async fn settings_page(
     let now = rt.now();
     let status_line = match rt.site_health(&site).await {
         Ok(h) if h.circuit_open => format!("✕ Paused: circuit open on {site}"),
+        Ok(h) if h.rate_limited_until.is_some() => format!(
+            "✕ Paused: rate limited by Jira until {}",
+            h.rate_limited_until.map(when_seconds).unwrap_or_default()
+        ),
         Ok(h) => match h.account {
             Ok(_) => format!("✓ Connected to {}", dash.jira_project_key),
             Err(e) => format!("✕ Not connected to {site}: {e}"),

@@ -177,10 +177,25 @@ pub fn when(ms: Millis) -> String {
     }
 }
 
-/// An RFC 3339 time as [`when`] shows it.
+/// An epoch-milliseconds time to the second: `14:02:05 UTC`.
+pub fn when_seconds(ms: Millis) -> String {
+    let format = time::format_description::parse_borrowed::<2>("[hour]:[minute]:[second]");
+    match (
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000),
+        format,
+    ) {
+        (Ok(t), Ok(f)) => t
+            .format(&f)
+            .map_or_else(|_| "not known".into(), |s| format!("{s} UTC")),
+        _ => "not known".into(),
+    }
+}
+
+/// An RFC 3339 time (or Jira's `2026-01-02T14:02:05.000+0000`) as [`when`] shows it.
 pub fn when_iso(iso: &str) -> String {
     time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
         .ok()
+        .or_else(|| jira_adapter::client::parse_jira_time(iso))
         .map(|t| when((t.unix_timestamp_nanos() / 1_000_000) as Millis))
         .unwrap_or_else(|| iso.to_string())
 }
