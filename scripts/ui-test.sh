@@ -72,4 +72,10 @@ export UNPUSHED_ITEM="$(sed -n 's/.*; work item \([^ ]*\) is not pushed yet.*/\1
 export SHOTS PW_MODULE="$PW_DIR/node_modules/playwright-core"
 echo "ui-test: $UI_BASE, conflict on $CONFLICT_ITEM, unpushed $UNPUSHED_ITEM" >&2
 
-node tests-ui/browser.mjs
+status=0
+node tests-ui/browser.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+    echo "ui-test: failed; the server's output:" >&2
+    tail -n 50 "$LOG" >&2
+fi
+exit "$status"

@@ -165,7 +165,6 @@ try {
     // The SVG badge as a host embeds it: an <img> on another page.
     const host = await admin.newPage();
     await host.setViewportSize({ width: 420, height: 120 });
-    await host.goto(`${BASE}/ui/badge/${UNPUSHED_ITEM}`);
     await host.setContent(
       `<body style="font:15px sans-serif;padding:16px">User Login &nbsp; <img alt="sync status" src="${BASE}/ui/badge/${UNPUSHED_ITEM}.svg?token=${READER}"></body>`,
     );

@@ -260,6 +260,14 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_refuses_bad_tokens_and_forge
     assert!(dash
         .body
         .contains("Signed in as <strong>ana</strong> (admin)"));
+    let csp = dash
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(dash.headers.get("x-frame-options").unwrap(), "DENY");
 
     // Sign-out needs the CSRF token, then ends the session.
     let a = ui.post("/ui/logout", &plain, &[("csrf", "wrong")]).await;
@@ -943,6 +951,27 @@ async fn links_page_finds_pushes_links_previews_and_refuses_bad_input_at_the_fie
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("The search finds"), "{}", a.body);
+    assert_eq!(ui.world.rt.stats_view().await.unwrap().links, links_before);
+
+    // Import by JQL: an issue linked already keeps its link (no second link).
+    let a = ui
+        .post(
+            "/ui/links",
+            &admin,
+            &[
+                ("csrf", &csrf),
+                ("action", "import"),
+                ("project", "HANDOFF"),
+                ("jql", &format!("key = {key}")),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        a.body.contains("1 of 1 issues the search found are linked"),
+        "{}",
+        a.body
+    );
     assert_eq!(ui.world.rt.stats_view().await.unwrap().links, links_before);
 
     // Push the unpushed item: pending at first, then synced.

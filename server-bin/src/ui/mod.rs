@@ -12,7 +12,10 @@ pub mod pages;
 pub mod render;
 pub mod session;
 
-use axum::response::Redirect;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 
@@ -49,5 +52,35 @@ pub fn router() -> Router<AppState> {
         .route("/ui/links", get(links).post(links_post))
         .route("/ui/links/{id}/retry", post(link_retry))
         .route("/ui/links/{id}/unlink", post(link_unlink))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(session::UiState::new()))
+}
+
+/// Headers of every UI answer: scripts, styles and images from this server only (the
+/// templates have no inline script or style), no framing of pages (the badge excepted: a
+/// host may frame it), no sniffing, no referrer beyond this site.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let badge = req.uri().path().starts_with("/ui/badge/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if badge {
+            "default-src 'none'; style-src 'unsafe-inline'"
+        } else {
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        }),
+    );
+    if !badge {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    resp
 }

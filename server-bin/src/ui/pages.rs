@@ -1986,7 +1986,7 @@ pub async fn links_post(
                             &v,
                             "Import",
                             format!(
-                                "Imported {} of {} issues the search found.",
+                                "{} of {} issues the search found are linked (issues linked already keep their link).",
                                 r.results.iter().filter(|o| o.ok).count(),
                                 r.results.len()
                             ),
