@@ -42,8 +42,10 @@ cargo run --release --all-features -q -p sync-engine --example embed || status=$
 # The OpenAPI document states what the server enforces (schema-valid requests accepted, every
 # answer documented): Schemathesis against `demo --serve`.
 bash scripts/api-fuzz.sh || status=$?
+# The web UI in real headless Chromium (docs/ui.md): its closing line counts too.
+bash scripts/ui-test.sh 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: the last test binary alone may hold no test.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+awk '/^test result:|^ui browser tests:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
 exit "$status"

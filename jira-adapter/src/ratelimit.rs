@@ -253,6 +253,13 @@ impl SiteLimiter {
         self.limiter.until_ready().await;
     }
 
+    /// How long callers still wait because the site asked to slow down, if they do now.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        p.and_then(|until| until.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
     /// Makes every caller wait `ms` (capped at `max`) before its next call.
     pub fn pause_for(&self, ms: u64, max: Duration) {
         let until = Instant::now() + Duration::from_millis(ms).min(max);

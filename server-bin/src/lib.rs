@@ -15,3 +15,4 @@ pub mod demo;
 pub mod mapping_doc;
 pub mod metrics;
 pub mod serve;
+pub mod ui;

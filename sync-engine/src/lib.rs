@@ -21,6 +21,7 @@
 mod comments;
 mod dispatch;
 mod error;
+pub mod insights;
 mod intake;
 pub mod ops;
 mod poll;

@@ -302,6 +302,12 @@ impl JiraClient {
         self.inner.breaker.is_open()
     }
 
+    /// How long calls to the site still wait because it rate-limited us (a 429 or a
+    /// `Retry-After`), if they do now.
+    pub fn rate_limit_pause(&self) -> Option<std::time::Duration> {
+        self.inner.limiter.paused_for()
+    }
+
     /// The API flavor: configured, or detected once from `serverInfo`.
     pub async fn flavor(&self) -> Result<ApiFlavor, JiraError> {
         self.inner

@@ -201,6 +201,7 @@ pub fn app(rt: Arc<Runtime>, config: ApiConfig) -> Router {
         openapi,
     };
     router
+        .merge(crate::ui::router())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)

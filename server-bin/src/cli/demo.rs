@@ -53,12 +53,21 @@ pub fn demo(out: &Output, store: Option<String>, serve: bool) -> ExitCode {
         };
         if serve {
             let token = random_token();
+            let read_token = random_token();
+            let left = crate::ui::demo::leave_for_ui(&world).await?;
             let api = crate::api::ApiConfig {
-                auth: crate::api::ApiAuth::new(vec![crate::api::ApiToken {
-                    name: "demo-admin".into(),
-                    token: token.clone(),
-                    role: crate::api::Role::Admin,
-                }]),
+                auth: crate::api::ApiAuth::new(vec![
+                    crate::api::ApiToken {
+                        name: "demo-admin".into(),
+                        token: token.clone(),
+                        role: crate::api::Role::Admin,
+                    },
+                    crate::api::ApiToken {
+                        name: "demo-viewer".into(),
+                        token: read_token.clone(),
+                        role: crate::api::Role::ReadOnly,
+                    },
+                ]),
                 handoff_secret: None,
             };
             let (addr, server) =
@@ -69,6 +78,14 @@ pub fn demo(out: &Output, store: Option<String>, serve: bool) -> ExitCode {
                 world.jira_addr
             ));
             out.line(&format!("Admin token: {token}"));
+            out.line(&format!("Read-only token: {read_token}"));
+            out.line(&format!(
+                "UI: http://{addr}/ui (sign in with the admin token; open conflict {} on work item {}: http://{addr}/ui/conflicts/{}; work item {} is not pushed yet)",
+                left.conflict_id,
+                left.conflict_item,
+                crate::ui::session::url_encode(&left.conflict_id),
+                left.unpushed_item
+            ));
             out.line(&format!(
                 "  curl -H 'Authorization: Bearer {token}' http://{addr}/api/sync/stats"
             ));

@@ -6,3 +6,4 @@ mod config;
 mod restart;
 mod runtime_e2e;
 mod schedule;
+mod ui;
