@@ -320,12 +320,14 @@ fn split_pipes(s: &str) -> Vec<String> {
     parts
 }
 
-/// A link target or title: `\|`, `\[` and `\]` are the characters, `&#92;` a backslash; other
-/// backslashes stay (paths).
+/// A link target or title: `\|`, `\[`, `\]`, `\{` and `\}` are the characters, `&#92;` a
+/// backslash; other backslashes stay (paths).
 fn unescape_url(u: &str) -> String {
     u.replace("\\|", "|")
         .replace("\\[", "[")
         .replace("\\]", "]")
+        .replace("\\{", "{")
+        .replace("\\}", "}")
         .replace("&#92;", "\\")
 }
 

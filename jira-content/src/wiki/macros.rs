@@ -169,7 +169,11 @@ impl Scan<'_> {
                     i = p + name.len() + 2;
                     continue;
                 }
-            } else if is_container(&name) && !self.failed.contains(&i) {
+            } else if is_container(&name)
+                // `{color}` without a colour only closes.
+                && !(name == "color" && params.is_empty())
+                && !self.failed.contains(&i)
+            {
                 let mut inner_closers = closers.to_vec();
                 inner_closers.push(name.clone());
                 let (body, end, closed) = self.scan(i + len, &inner_closers);

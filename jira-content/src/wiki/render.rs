@@ -315,10 +315,11 @@ fn link_target(href: &str) -> String {
     for (i, &c) in chars.iter().enumerate() {
         match c {
             // A backslash that would escape what follows (or the closing `|`/`]`).
-            '\\' if matches!(chars.get(i + 1), None | Some('|' | '[' | ']')) => {
+            '\\' if matches!(chars.get(i + 1), None | Some('|' | '[' | ']' | '{' | '}')) => {
                 out.push_str("&#92;")
             }
-            '|' | '[' | ']' => {
+            // Braces too: a macro tag in a URL would be read before the link.
+            '|' | '[' | ']' | '{' | '}' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -489,10 +490,10 @@ fn render_mark(
             let tc: Vec<char> = title.chars().collect();
             for (i, &c) in tc.iter().enumerate() {
                 match c {
-                    '\\' if matches!(tc.get(i + 1), None | Some('|' | '[' | ']')) => {
+                    '\\' if matches!(tc.get(i + 1), None | Some('|' | '[' | ']' | '{' | '}')) => {
                         t.push_str("&#92;")
                     }
-                    '|' | '[' | ']' => {
+                    '|' | '[' | ']' | '{' | '}' => {
                         t.push('\\');
                         t.push(c);
                     }
