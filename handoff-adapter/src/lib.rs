@@ -26,7 +26,7 @@ pub use host::{
 pub use http::HttpHost;
 pub use memory::{Clock, Fault, FaultHook, HostCall, InMemoryHost};
 pub use notification::{
-    encode_notification, parse_notification, signature_header, verify_notification,
-    SIGNATURE_HEADER,
+    encode_notification, from_inbox_body, inbox_body, parse_notification, signature_header,
+    verify_notification, SIGNATURE_HEADER,
 };
 pub use observed::{HostObserver, HostWrite, ObservedHost};

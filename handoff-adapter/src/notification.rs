@@ -64,6 +64,20 @@ pub fn verify_notification(
     parse_notification(raw_body)
 }
 
+/// A notification as the engine keeps it in its inbox until it is processed: the contract's
+/// wire form ([`encode_notification`]), so the inbox holds what the host sent.
+pub fn inbox_body(n: &HostNotification) -> String {
+    String::from_utf8(encode_notification(n)).unwrap_or_default()
+}
+
+/// Reads a notification kept by [`inbox_body`]; inbox rows written by earlier versions (the
+/// notification's own serde form) are read too.
+pub fn from_inbox_body(body: &str) -> Result<HostNotification, HostError> {
+    parse_notification(body.as_bytes()).or_else(|wire_error| {
+        serde_json::from_str::<HostNotification>(body).map_err(|_| wire_error)
+    })
+}
+
 /// Reads a notification body without checking a signature (for hosts reached over a
 /// channel that is already authenticated).
 pub fn parse_notification(raw_body: &[u8]) -> Result<HostNotification, HostError> {

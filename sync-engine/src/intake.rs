@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handoff_adapter::{verify_notification, HostError, HostNotification, NotificationKind};
+use handoff_adapter::{
+    from_inbox_body, inbox_body, verify_notification, HostError, HostNotification, NotificationKind,
+};
 use jira_adapter::observe::{observe_event, WebhookObservation};
 use jira_adapter::webhook::{parse_event, verify_signature, InboxKey, JiraEvent};
 use sync_domain::link::{LinkCommand, LinkStatus, ObservedComment};
@@ -163,7 +165,7 @@ impl Runtime {
             Some(d) => format!("handoff:{d}"),
             None => self.ids.next_id("handoff-nodelivery"),
         };
-        let body = serde_json::to_string(n).unwrap_or_default();
+        let body = inbox_body(n);
         match self
             .store
             .inbox_insert(&delivery_id, Source::Handoff, &body, self.now())
@@ -515,9 +517,9 @@ impl Delivery {
                         .map_err(|e| e.to_string()),
                 }
             }
-            Source::Handoff => Delivery::Handoff(
-                serde_json::from_str::<HostNotification>(&entry.body).map_err(|e| e.to_string()),
-            ),
+            Source::Handoff => {
+                Delivery::Handoff(from_inbox_body(&entry.body).map_err(|e| e.to_string()))
+            }
             other => Delivery::Other(other),
         }
     }

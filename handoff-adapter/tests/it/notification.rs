@@ -120,3 +120,32 @@ fn encoded_notifications_verify_and_unknown_events_are_kept() -> Result<(), Host
     assert_eq!(verify_notification(SECRET, &raw, Some(&header))?, n);
     Ok(())
 }
+
+/// The inbox keeps the wire form; rows an earlier version kept in the notification's serde
+/// form still read back.
+#[test]
+fn the_inbox_body_reads_back_in_both_forms() {
+    let n = handoff_adapter::HostNotification {
+        kind: handoff_adapter::NotificationKind::ItemUpdated,
+        item_id: "WI-1".into(),
+        project_id: "P".into(),
+        version: 3,
+        actor: Some("ana".into()),
+        at_ms: 5,
+        comment_id: None,
+        delivery_id: Some("d-1".into()),
+    };
+    let body = handoff_adapter::inbox_body(&n);
+    assert_eq!(
+        handoff_adapter::parse_notification(body.as_bytes()).ok(),
+        Some(n.clone())
+    );
+    assert_eq!(
+        handoff_adapter::from_inbox_body(&body).ok(),
+        Some(n.clone())
+    );
+    let legacy = serde_json::to_string(&n).expect("serde form");
+    assert_ne!(legacy, body);
+    assert_eq!(handoff_adapter::from_inbox_body(&legacy).ok(), Some(n));
+    assert!(handoff_adapter::from_inbox_body("{}").is_err());
+}

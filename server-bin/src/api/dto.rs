@@ -375,7 +375,7 @@ pub struct BulkResult {
 /// Which work items a bulk sync covers: either these work items or every live link of a
 /// project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "BulkTargetWire")]
 pub enum BulkTarget {
     /// These work items (at most 500).
     Items(BulkItems),
@@ -398,6 +398,29 @@ pub struct BulkItems {
 pub struct BulkProject {
     /// The project.
     pub project_id: String,
+}
+
+/// A bulk target as written, before it is known to name exactly one of the two (so that a
+/// body naming neither or both is refused with a message that says so).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BulkTargetWire {
+    #[serde(default)]
+    work_item_ids: Option<Vec<String>>,
+    #[serde(default)]
+    project_id: Option<String>,
+}
+
+impl TryFrom<BulkTargetWire> for BulkTarget {
+    type Error = &'static str;
+
+    fn try_from(w: BulkTargetWire) -> Result<Self, Self::Error> {
+        match (w.work_item_ids, w.project_id) {
+            (Some(work_item_ids), None) => Ok(BulkTarget::Items(BulkItems { work_item_ids })),
+            (None, Some(project_id)) => Ok(BulkTarget::Project(BulkProject { project_id })),
+            _ => Err("give either workItemIds or projectId"),
+        }
+    }
 }
 
 impl From<BulkTarget> for ops::BulkTarget {
