@@ -1464,18 +1464,22 @@ mod tests {
         )
     }
 
-    /// The RFC 3339 text of a time drops trailing zeros of its fraction, so it does not sort
-    /// as text: `…:05.1Z` comes after `…:05.12Z`, and `…:05Z` after both.
+    /// History is ordered by recorded time (milliseconds), never by a text form of it: the
+    /// RFC 3339 text drops trailing zeros of its fraction, so `…:05.1Z` would sort after
+    /// `…:05.12Z`. Times here run against the sequence, so an order by sequence fails too.
     #[test]
     fn history_is_ordered_by_time_not_by_its_text() {
         let base = 1_764_000_005_000;
         let ordered = oldest_first(vec![
-            entry(base + 120, 3),
-            entry(base, 1),
             entry(base + 100, 2),
+            entry(base + 120, 1),
+            entry(base, 3),
         ]);
         let seqs: Vec<u64> = ordered.iter().map(|e| e.sequence).collect();
-        assert_eq!(seqs, vec![1, 2, 3]);
-        assert!(ordered[0].at > ordered[1].at, "{:?}", ordered[0].at);
+        assert_eq!(seqs, vec![3, 2, 1]);
+        assert_eq!(
+            ordered.iter().map(|e| e.at).collect::<Vec<_>>(),
+            vec![base, base + 100, base + 120]
+        );
     }
 }
