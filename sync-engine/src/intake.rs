@@ -112,6 +112,7 @@ impl Runtime {
         {
             InboxInsert::Inserted => {
                 self.record_delivery("jira", DeliveryOutcome::Received);
+                self.counters.delivered(&site.site.name, now);
                 self.inbox_wake.notify_one();
                 Ok(IntakeOutcome::Accepted { delivery_id })
             }

@@ -3,7 +3,11 @@
 //! [`Telemetry`] (the server exports it as Prometheus metrics). Nothing else in the engine
 //! counts.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use sync_domain::link::Millis;
 
 /// How a webhook delivery or host notification ended at intake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +61,8 @@ pub struct Counters {
     pub dispatch_failed: AtomicU64,
     /// Commands or deliveries that ended in an error the runtime could not act on.
     pub errors: AtomicU64,
+    /// When this process last accepted a webhook delivery, per Jira site.
+    last_delivery: Mutex<BTreeMap<String, Millis>>,
 }
 
 impl Counters {
@@ -67,6 +73,22 @@ impl Counters {
     /// A counter's value.
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+
+    /// When this process last accepted a webhook delivery from `site`, if it did.
+    pub fn last_delivery(&self, site: &str) -> Option<Millis> {
+        self.last_delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(site)
+            .copied()
+    }
+
+    pub(crate) fn delivered(&self, site: &str, at: Millis) {
+        self.last_delivery
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(site.to_string(), at);
     }
 }
 

@@ -348,6 +348,7 @@ struct SiteRow {
     rate_limit: String,
     webhooks: String,
     deliveries: u64,
+    last_delivery: String,
 }
 
 struct ProjectRow {
@@ -447,6 +448,10 @@ pub async fn dashboard(State(state): State<AppState>, v: Viewer) -> Response {
                 Err(e) => format!("not known ({e})"),
             },
             deliveries: rt.webhooks_received(),
+            last_delivery: rt
+                .counters
+                .last_delivery(&h.name)
+                .map_or_else(|| "none yet".into(), when),
         });
     }
     let mut projects = Vec::new();

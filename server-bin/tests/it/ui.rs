@@ -646,6 +646,11 @@ async fn dashboard_names_the_site_state_counts_windows_and_draws_a_chart() {
     );
     assert!(b.contains("Circuit breaker: closed"));
     assert!(b.contains("Rate limit pause: none now"));
+    // The demo's stories came in by webhook: the last one's time is shown.
+    assert!(
+        b.contains("last from this site: ") && !b.contains("last from this site: none yet"),
+        "{b}"
+    );
     assert!(b.contains("Project HANDOFF"));
     assert!(b.contains("data-count=\"conflicts\">1<"), "{b}");
     for w in [
