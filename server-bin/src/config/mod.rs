@@ -14,8 +14,8 @@
 //! key are read, so secrets may live in other `JIRA_SYNC_…` variables. `JIRA_SYNC_LOG` is
 //! the log filter (`log.filter`).
 //!
-//! The three steps each have a module: [`read`] (the file as written), [`env`] (the
-//! overrides) and [`validate`] (the checks, with every problem at its key).
+//! The three steps each have a module: `read` (the file as written), `env` (the
+//! overrides) and `validate` (the checks, with every problem at its key).
 
 mod env;
 mod read;
