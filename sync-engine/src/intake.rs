@@ -84,20 +84,12 @@ impl Runtime {
                 return Err(IntakeError::BadSignature(e.to_string()));
             }
         }
-        let text = String::from_utf8_lossy(body).into_owned();
         if let Err(e) = parse_event(body, delivery_id) {
-            self.record_delivery("jira", DeliveryOutcome::Rejected);
-            self.store
-                .inbox_reject(&RejectedDelivery {
-                    source: Source::Jira,
-                    delivery_id: delivery_id.map(str::to_string),
-                    reason: e.to_string(),
-                    body: text,
-                    received_at: now,
-                })
-                .await?;
-            return Err(IntakeError::Malformed(e.to_string()));
+            return Err(self
+                .reject_malformed(Source::Jira, delivery_id, &e.to_string(), body)
+                .await);
         }
+        let text = String::from_utf8_lossy(body).into_owned();
         // Without Jira's identifier there is no dedupe key: the delivery is taken as new
         // (the domain still drops it as stale by version).
         let delivery_id = delivery_id
@@ -141,19 +133,35 @@ impl Runtime {
                     "the notification's signature is missing or does not match".into(),
                 ))
             }
-            Err(e) => {
-                self.record_delivery("handoff", DeliveryOutcome::Rejected);
-                self.store
-                    .inbox_reject(&RejectedDelivery {
-                        source: Source::Handoff,
-                        delivery_id: None,
-                        reason: e.to_string(),
-                        body: String::from_utf8_lossy(body).into_owned(),
-                        received_at: self.now(),
-                    })
-                    .await?;
-                Err(IntakeError::Malformed(e.to_string()))
-            }
+            Err(e) => Err(self
+                .reject_malformed(Source::Handoff, None, &e.to_string(), body)
+                .await),
+        }
+    }
+
+    /// A delivery whose body is not what its source sends: counted, kept in the rejected
+    /// deliveries for inspection, and answered as malformed (or as a store failure).
+    async fn reject_malformed(
+        &self,
+        source: Source,
+        delivery_id: Option<&str>,
+        reason: &str,
+        body: &[u8],
+    ) -> IntakeError {
+        self.record_delivery(source.as_str(), DeliveryOutcome::Rejected);
+        let kept = self
+            .store
+            .inbox_reject(&RejectedDelivery {
+                source,
+                delivery_id: delivery_id.map(str::to_string),
+                reason: reason.to_string(),
+                body: String::from_utf8_lossy(body).into_owned(),
+                received_at: self.now(),
+            })
+            .await;
+        match kept {
+            Ok(()) => IntakeError::Malformed(reason.to_string()),
+            Err(e) => IntakeError::Store(e),
         }
     }
 

@@ -54,15 +54,20 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
     }
 
-    /// 422 `invalid_mapping` for a mapping written wrongly (before the domain sees it).
-    pub fn mapping_doc(problems: Vec<(usize, crate::mapping_doc::DocProblem)>) -> ApiError {
+    /// 422 `invalid_mapping`, every problem in `details`.
+    pub fn invalid_mapping(details: Vec<String>) -> ApiError {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_mapping",
-            format!("the field mapping has {} problem(s)", problems.len()),
+            format!("the field mapping has {} problem(s)", details.len()),
         );
-        err.body.details = crate::mapping_doc::describe(&problems);
+        err.body.details = details;
         err
+    }
+
+    /// 422 `invalid_mapping` for a mapping written wrongly (before the domain sees it).
+    pub fn mapping_doc(problems: Vec<(usize, crate::mapping_doc::DocProblem)>) -> ApiError {
+        ApiError::invalid_mapping(crate::mapping_doc::describe(&problems))
     }
 
     /// 503 `unavailable`, after logging the cause.
@@ -101,13 +106,7 @@ impl From<Error> for ApiError {
             ),
             Error::Invalid(m) => ApiError::invalid(m),
             Error::Domain(DomainError::InvalidMapping(problems)) => {
-                let mut err = ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_mapping",
-                    format!("the field mapping has {} problem(s)", problems.len()),
-                );
-                err.body.details = problems.iter().map(ToString::to_string).collect();
-                err
+                ApiError::invalid_mapping(problems.iter().map(ToString::to_string).collect())
             }
             Error::Domain(
                 d @ (DomainError::InvalidValue { .. } | DomainError::MergeValueDoesNotFit { .. }),
